@@ -1,0 +1,3 @@
+from .mask_quality_metric import MaskQualityMetric
+
+__all__ = ['MaskQualityMetric']

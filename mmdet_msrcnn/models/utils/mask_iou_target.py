@@ -1,0 +1,313 @@
+"""Vectorised MaskIoU training targets.
+
+The target of a positive RoI is the IoU between its predicted mask of the
+ground-truth class, binarised on the *probability* at ``mask_thr_binary``,
+and the *whole* ground-truth instance, also where it lies outside the RoI.
+
+Both masks live on the RoI's ``M x M`` grid, where the predicted mask is the
+only place the pasted prediction can be non-zero. So
+
+    inter = sum(pred & target)                    (grid cells, inside the RoI)
+    gt    = sum(target) + outside * M*M / (w * h)  (grid cells)
+    IoU   = inter / (sum(pred) + gt - inter)
+
+where ``outside`` is the exact pixel area of the instance outside the RoI
+(whole area minus area inside the box) and ``M*M / (w*h)`` converts pixels
+to grid cells. The in-box part is the same rasterisation as the mask target,
+so the only approximation is that of the mask target itself; no division by
+an in-box area ratio is needed (which blows up when the ratio is small).
+
+The areas inside boxes are exact for fractional boxes:
+
+* bitmaps: bilinear interpolation of a summed-area table (the integral of a
+  piecewise-constant image is bilinear inside each pixel);
+* polygons: a closed-form integral over the polygon's edges (Green's
+  theorem with the edge clipped to the quadrant ``x <= a, y <= b``), then
+  inclusion-exclusion over the four box corners.
+
+Everything runs on the RoIs' device with no loop over RoIs; the only loops
+are over chunks of ground-truth bitmaps (to bound memory) and over polygon
+parts while packing them into one tensor.
+"""
+from typing import Tuple
+
+import numpy as np
+import torch
+from mmdet.structures.mask import BitmapMasks, PolygonMasks
+from torch import Tensor
+
+# Summed-area tables larger than this many elements per chunk are split.
+_SAT_CHUNK_ELEMS = 1 << 24
+
+
+def _bilinear_corner_sums(sat: Tensor, sat_inds: Tensor, xs: Tensor,
+                          ys: Tensor) -> Tensor:
+    """Integral of a bitmap over ``[0, x] x [0, y]`` at fractional points.
+
+    Args:
+        sat (Tensor): Summed-area tables, shape (G, H + 1, W + 1); entry
+            ``[g, j, i]`` is the sum of mask ``g`` over rows ``< j`` and
+            columns ``< i``.
+        sat_inds (Tensor): Which table each query uses, shape (R,).
+        xs (Tensor): Query x in pixels, in ``[0, W]``, shape (R, K).
+        ys (Tensor): Query y in pixels, in ``[0, H]``, shape (R, K).
+
+    Returns:
+        Tensor: Integrals, shape (R, K).
+    """
+    _, h1, w1 = sat.shape
+    x0 = xs.floor().clamp(0, w1 - 2)
+    y0 = ys.floor().clamp(0, h1 - 2)
+    fx = (xs - x0).to(sat.dtype)
+    fy = (ys - y0).to(sat.dtype)
+    x0 = x0.long()
+    y0 = y0.long()
+    flat = sat.reshape(-1)
+    base = sat_inds[:, None] * (h1 * w1)
+
+    def at(j, i):
+        return flat[base + j * w1 + i]
+
+    s00, s01 = at(y0, x0), at(y0, x0 + 1)
+    s10, s11 = at(y0 + 1, x0), at(y0 + 1, x0 + 1)
+    return (s00 * (1 - fx) * (1 - fy) + s01 * fx * (1 - fy) +
+            s10 * (1 - fx) * fy + s11 * fx * fy)
+
+
+def bitmap_areas_in_boxes(masks: Tensor, gt_inds: Tensor,
+                          boxes: Tensor) -> Tensor:
+    """Exact area of each RoI's ground-truth bitmap inside the RoI box.
+
+    Args:
+        masks (Tensor): Binary instance masks of one image, shape (G, H, W).
+        gt_inds (Tensor): Index of each RoI's ground truth, shape (R,).
+        boxes (Tensor): RoI boxes (x1, y1, x2, y2) in pixels, clipped to the
+            image, shape (R, 4). Pixel ``(j, i)`` covers
+            ``[i, i + 1] x [j, j + 1]``.
+
+    Returns:
+        Tensor: Areas in pixels, float32, shape (R,).
+    """
+    num_rois = gt_inds.numel()
+    out = boxes.new_zeros(num_rois, dtype=torch.float32)
+    if num_rois == 0:
+        return out
+    _, h, w = masks.shape
+    dtype = torch.float32 if h * w < (1 << 24) else torch.float64
+    used, local = torch.unique(gt_inds, return_inverse=True)
+    chunk = max(1, _SAT_CHUNK_ELEMS // ((h + 1) * (w + 1)))
+    xs = boxes[:, [0, 2, 0, 2]].to(dtype)
+    ys = boxes[:, [1, 1, 3, 3]].to(dtype)
+    for start in range(0, used.numel(), chunk):
+        sel = used[start:start + chunk]
+        sat = masks[sel].to(dtype).cumsum(1).cumsum(2)
+        sat = torch.nn.functional.pad(sat, (1, 0, 1, 0))
+        in_chunk = (local >= start) & (local < start + sel.numel())
+        if not bool(in_chunk.any()):
+            continue
+        corner = _bilinear_corner_sums(sat, local[in_chunk] - start,
+                                       xs[in_chunk], ys[in_chunk])
+        area = corner[:, 3] - corner[:, 2] - corner[:, 1] + corner[:, 0]
+        out[in_chunk] = area.float()
+    return out.clamp(min=0)
+
+
+def pack_polygon_edges(polygons: PolygonMasks,
+                       device: torch.device) -> Tuple[Tensor, Tensor]:
+    """Pack the edges of every instance's polygon parts into one tensor.
+
+    Each part is oriented so that its shoelace area is positive; parts with
+    fewer than 3 points have no area and contribute no edges. Instances are
+    padded with zero-length edges, which contribute nothing.
+
+    Args:
+        polygons (PolygonMasks): Polygon masks of one image (G instances).
+        device (torch.device): Where the packed edges go.
+
+    Returns:
+        tuple[Tensor, Tensor]:
+
+        - edges (Tensor): (x1, y1, x2, y2) of each edge, shape (G, E, 4).
+        - areas (Tensor): Whole area of each instance (sum of its parts'
+          areas, as ``PolygonMasks.areas``), shape (G,).
+    """
+    per_inst, areas = [], []
+    for parts in polygons.masks:
+        inst_edges, inst_area = [], 0.0
+        for part in parts:
+            pts = np.asarray(part, dtype=np.float64).reshape(-1)
+            if pts.size % 2 or pts.size < 6:
+                continue
+            pts = pts.reshape(-1, 2)
+            nxt = np.roll(pts, -1, axis=0)
+            signed = 0.5 * float(
+                np.sum(pts[:, 0] * nxt[:, 1] - nxt[:, 0] * pts[:, 1]))
+            if signed < 0:
+                pts, nxt = nxt[::-1], pts[::-1]
+            inst_edges.append(np.concatenate([pts, nxt], axis=1))
+            inst_area += abs(signed)
+        per_inst.append(
+            np.concatenate(inst_edges) if inst_edges else np.zeros((0, 4)))
+        areas.append(inst_area)
+    num_edges = max([e.shape[0] for e in per_inst] + [1])
+    packed = np.zeros((len(per_inst), num_edges, 4), dtype=np.float32)
+    for i, e in enumerate(per_inst):
+        packed[i, :e.shape[0]] = e
+    return (torch.from_numpy(packed).to(device),
+            torch.tensor(areas, dtype=torch.float32, device=device))
+
+
+def _quadrant_areas(edges: Tensor, a: Tensor, b: Tensor) -> Tensor:
+    """Area of a polygon inside the quadrant ``x <= a, y <= b``.
+
+    With counter-clockwise (positive shoelace) orientation in image
+    coordinates, the area of the region equals ``-sum_e int min(y, b) dx``
+    over the edges clipped to ``x <= a``, because the length of a vertical
+    slice below ``b`` is a signed sum of ``min(y, b)`` over its crossings.
+
+    Args:
+        edges (Tensor): Edges (x1, y1, x2, y2), shape (R, E, 4).
+        a (Tensor): Quadrant x bound, shape (R, K).
+        b (Tensor): Quadrant y bound, shape (R, K).
+
+    Returns:
+        Tensor: Areas, shape (R, K).
+    """
+    x1, y1, x2, y2 = (edges[..., i].unsqueeze(1) for i in range(4))
+    a = a.unsqueeze(-1)
+    b = b.unsqueeze(-1)
+    dx = x2 - x1
+    slope = (y2 - y1) / torch.where(dx == 0, torch.ones_like(dx), dx)
+    u = torch.minimum(x1, a)
+    v = torch.minimum(x2, a)
+    p = y1 + (u - x1) * slope - b
+    q = y1 + (v - x1) * slope - b
+    # mean of max(y - b, 0) along the segment, p and q its end values
+    pp, qp = p.clamp(min=0), q.clamp(min=0)
+    diff = p - q
+    close = diff.abs() < 1e-6
+    above = torch.where(close, ((p + q) / 2).clamp(min=0),
+                        (pp * pp - qp * qp) /
+                        torch.where(close, torch.ones_like(diff), diff) / 2)
+    mean_min = (p + q) / 2 - above + b
+    return -((v - u) * mean_min).sum(-1)
+
+
+def polygon_areas_in_boxes(edges: Tensor, gt_inds: Tensor,
+                           boxes: Tensor) -> Tensor:
+    """Exact area of each RoI's ground-truth polygon inside the RoI box.
+
+    Args:
+        edges (Tensor): Packed edges from :func:`pack_polygon_edges`,
+            shape (G, E, 4).
+        gt_inds (Tensor): Index of each RoI's ground truth, shape (R,).
+        boxes (Tensor): RoI boxes (x1, y1, x2, y2), shape (R, 4).
+
+    Returns:
+        Tensor: Areas in pixels, shape (R,).
+    """
+    if gt_inds.numel() == 0:
+        return boxes.new_zeros(0)
+    roi_edges = edges[gt_inds].double()
+    boxes = boxes.double()
+    xs = boxes[:, [0, 2, 0, 2]]
+    ys = boxes[:, [1, 1, 3, 3]]
+    corner = _quadrant_areas(roi_edges, xs, ys)
+    area = corner[:, 3] - corner[:, 2] - corner[:, 1] + corner[:, 0]
+    return area.float().clamp(min=0)
+
+
+def gt_areas_in_and_out(gt_masks, gt_inds: Tensor,
+                        boxes: Tensor) -> Tuple[Tensor, Tensor]:
+    """Ground-truth area inside each RoI box and the whole instance area.
+
+    Args:
+        gt_masks (BitmapMasks | PolygonMasks | Tensor): Instance masks of one
+            image (G instances); a tensor is taken as bitmaps (G, H, W).
+        gt_inds (Tensor): Index of each RoI's ground truth, shape (R,).
+        boxes (Tensor): RoI boxes clipped to the image, shape (R, 4).
+
+    Returns:
+        tuple[Tensor, Tensor]: Area inside the box and whole area, in
+        pixels, each of shape (R,).
+    """
+    device = boxes.device
+    if isinstance(gt_masks, PolygonMasks):
+        edges, whole = pack_polygon_edges(gt_masks, device)
+        inside = polygon_areas_in_boxes(edges, gt_inds, boxes)
+        return inside, whole[gt_inds]
+    if isinstance(gt_masks, BitmapMasks):
+        bitmaps = torch.from_numpy(np.ascontiguousarray(
+            gt_masks.masks)).to(device)
+    elif isinstance(gt_masks, Tensor):
+        bitmaps = gt_masks.to(device)
+    else:
+        raise TypeError(
+            'MaskIoU targets need BitmapMasks, PolygonMasks or a (G, H, W) '
+            f'tensor as ground-truth masks, got {type(gt_masks).__name__}. '
+            'Load the dataset with `with_mask=True` in LoadAnnotations.')
+    bitmaps = bitmaps > 0
+    if gt_inds.numel() == 0 or bitmaps.shape[0] == 0:
+        zeros = boxes.new_zeros(gt_inds.numel())
+        return zeros, zeros.clone()
+    whole = bitmaps[gt_inds].flatten(1).sum(1).float()
+    inside = bitmap_areas_in_boxes(bitmaps, gt_inds, boxes)
+    return torch.minimum(inside, whole), whole
+
+
+def mask_iou_from_areas(pred_probs: Tensor, mask_targets: Tensor,
+                        boxes: Tensor, area_inside: Tensor,
+                        area_whole: Tensor,
+                        mask_thr_binary: float = 0.5) -> Tensor:
+    """IoU of binarised predicted masks with whole ground-truth instances.
+
+    Args:
+        pred_probs (Tensor): Predicted mask probabilities (after sigmoid) of
+            the ground-truth class, shape (R, M, M).
+        mask_targets (Tensor): Mask targets on the RoI grid (binary or soft;
+            binarised at 0.5), shape (R, M, M).
+        boxes (Tensor): The RoI boxes the grid spans, shape (R, 4).
+        area_inside (Tensor): Ground-truth pixels inside each box, (R,).
+        area_whole (Tensor): Ground-truth pixels of the whole instance, (R,).
+        mask_thr_binary (float): Probability threshold of the predicted
+            mask, as at inference (``prob >= thr``). Defaults to 0.5.
+
+    Returns:
+        Tensor: IoU targets in [0, 1], shape (R,). A RoI whose union is
+        empty gets 0.
+    """
+    if pred_probs.numel() == 0:
+        return pred_probs.new_zeros(pred_probs.shape[0])
+    pred = (pred_probs >= mask_thr_binary).float()
+    target = (mask_targets >= 0.5).float()
+    inter = (pred * target).flatten(1).sum(1)
+    pred_area = pred.flatten(1).sum(1)
+    grid_cells = float(pred.shape[-1] * pred.shape[-2])
+    box_w = (boxes[:, 2] - boxes[:, 0]).clamp(min=1e-2)
+    box_h = (boxes[:, 3] - boxes[:, 1]).clamp(min=1e-2)
+    outside = (area_whole - area_inside).clamp(min=0)
+    gt_area = target.flatten(1).sum(1) + outside * grid_cells / (box_w * box_h)
+    union = pred_area + gt_area - inter
+    iou = torch.where(union > 0, inter / union.clamp(min=1e-6),
+                      torch.zeros_like(union))
+    return iou.clamp(0, 1)
+
+
+def clip_boxes_to_masks(boxes: Tensor, gt_masks) -> Tensor:
+    """Clip RoI boxes to the mask canvas, as mmdet's ``mask_target`` does.
+
+    Args:
+        boxes (Tensor): Shape (R, 4).
+        gt_masks (BitmapMasks | PolygonMasks | Tensor): Masks of the image.
+
+    Returns:
+        Tensor: Clipped boxes, shape (R, 4).
+    """
+    if isinstance(gt_masks, Tensor):
+        height, width = gt_masks.shape[-2:]
+    else:
+        height, width = gt_masks.height, gt_masks.width
+    boxes = boxes.detach().clone().float()
+    boxes[:, 0::2] = boxes[:, 0::2].clamp(0, width)
+    boxes[:, 1::2] = boxes[:, 1::2].clamp(0, height)
+    return boxes

@@ -1,0 +1,71 @@
+"""Weights-only loading of mmengine runner checkpoints.
+
+torch >= 2.6 unpickles checkpoints with ``weights_only=True``: only tensors,
+containers, primitives and allowlisted classes can be rebuilt, so a
+checkpoint cannot run code on load. mmengine's runner checkpoints also hold
+the message hub's :class:`~mmengine.logging.HistoryBuffer` (with numpy
+arrays inside) and numpy scalars in the runtime info; without help they fail
+to load with "Weights only load failed".
+
+:func:`allow_runner_checkpoint_types` allowlists exactly those classes with
+:func:`torch.serialization.add_safe_globals`. The weights-only protection
+stays on for everything else: a pickle that calls any other global (e.g.
+``os.system``) is still refused. Importing :mod:`mmdet_msrcnn` calls it, so
+``tools/test.py``, ``--resume`` and ``mim test`` with our configs work.
+"""
+from typing import List
+
+import numpy as np
+import torch
+
+
+def runner_checkpoint_types() -> List[object]:
+    """The non-tensor globals that mmengine runner checkpoints contain."""
+    from mmengine.logging import HistoryBuffer
+    try:  # numpy >= 2
+        from numpy._core.multiarray import _reconstruct, scalar
+    except ImportError:  # pragma: no cover - numpy 1.x
+        from numpy.core.multiarray import _reconstruct, scalar
+    types = [HistoryBuffer, _reconstruct, scalar, np.ndarray, np.dtype]
+    # the dtype classes of the arrays and scalars mmengine stores
+    for name in ('float64', 'float32', 'float16', 'int64', 'int32', 'int16',
+                 'int8', 'uint8', 'bool_'):
+        types.append(type(np.dtype(name)))
+    return types
+
+
+def allow_runner_checkpoint_types() -> None:
+    """Allowlist the types of mmengine runner checkpoints (idempotent)."""
+    add = getattr(torch.serialization, 'add_safe_globals', None)
+    if add is None:  # torch < 2.4 has no weights-only allowlist
+        return
+    add(runner_checkpoint_types())
+
+
+def load_checkpoint_safely(path: str, map_location='cpu'):
+    """``torch.load`` with ``weights_only=True`` and a clear refusal.
+
+    Args:
+        path (str): Checkpoint file.
+        map_location: As for :func:`torch.load`. Defaults to ``'cpu'``.
+
+    Returns:
+        dict: The checkpoint.
+
+    Raises:
+        RuntimeError: The file needs a global that is not allowlisted
+            (a foreign or malicious pickle); nothing from it was executed.
+    """
+    allow_runner_checkpoint_types()
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as err:  # pickle.UnpicklingError and friends
+        if 'weights_only' not in str(err) and 'Weights only' not in str(err):
+            raise
+        raise RuntimeError(
+            f'Refused to load {path}: it needs a Python global that is not a '
+            'tensor or an allowlisted mmengine/numpy type, so it could run '
+            'code on load, and it was not unpickled. Use a checkpoint saved '
+            'by mmengine/mmdet_msrcnn, or convert a trusted one with '
+            'tools/model_converters/convert_mmdet_ms_rcnn.py. Details: '
+            f'{err}') from None

@@ -1,0 +1,56 @@
+"""Tiny models and inputs for fast CPU tests."""
+import copy
+import os.path as osp
+
+import torch
+from mmengine.config import Config
+
+REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+
+DEMO_MS = osp.join(REPO_ROOT, 'configs/demo/ms-rcnn_r18_fpn_shapes.py')
+DEMO_MASK = osp.join(REPO_ROOT, 'configs/demo/mask-rcnn_r18_fpn_shapes.py')
+
+
+def tiny_model_cfg(path: str = DEMO_MS, **roi_head_overrides):
+    """The demo model (slim R18 FPN, 4 classes), as a ConfigDict."""
+    cfg = Config.fromfile(path)
+    model = copy.deepcopy(cfg.model)
+    model.roi_head.update(roi_head_overrides)
+    return model
+
+
+def strip_pretrained(cfg) -> None:
+    """Switch off every ``init_cfg`` / ``pretrained`` (no downloads)."""
+    if isinstance(cfg, dict):
+        for key in list(cfg.keys()):
+            if key in ('init_cfg', 'pretrained'):
+                cfg[key] = None
+            else:
+                strip_pretrained(cfg[key])
+    elif isinstance(cfg, (list, tuple)):
+        for item in cfg:
+            strip_pretrained(item)
+
+
+def build_model(model_cfg):
+    from mmdet.registry import MODELS
+    torch.manual_seed(0)
+    model = MODELS.build(model_cfg)
+    model.init_weights()
+    return model
+
+
+def demo_batch(model, num_classes, batch_size=1, size=96, num_items=None,
+               with_semantic=False, training=True, seed=0):
+    """Preprocessed ``(inputs, data_samples)`` from ``demo_mm_inputs``."""
+    from mmdet.testing import demo_mm_inputs
+    torch.manual_seed(seed)
+    packed = demo_mm_inputs(
+        batch_size=batch_size,
+        image_shapes=[(3, size, size)] * batch_size,
+        num_items=num_items or [3] * batch_size,
+        num_classes=num_classes,
+        with_mask=True,
+        with_semantic=with_semantic)
+    data = model.data_preprocessor(packed, training)
+    return data['inputs'], data['data_samples']

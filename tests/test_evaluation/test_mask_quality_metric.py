@@ -1,0 +1,336 @@
+"""Tests of MaskQualityMetric and tools/analysis/plot_mask_quality.py.
+
+A hand-made COCO set: three 64x64 images, categories a (id 1), b (id 2)
+and c (id 5, no ground truth), axis-aligned square masks whose IoUs are
+known in closed form. Image 3 has no detections.
+"""
+import contextlib
+import importlib.util
+import io
+import json
+import math
+import pickle
+from pathlib import Path
+
+import numpy as np
+import pycocotools.mask as mask_util
+import pytest
+import torch
+from mmengine.structures import InstanceData
+from pycocotools.coco import COCO
+from pycocotools.cocoeval import COCOeval
+from scipy import stats
+
+from mmdet_msrcnn.evaluation import MaskQualityMetric
+from mmdet_msrcnn.evaluation.mask_quality_metric import (
+    expected_calibration_error, match_true_ious, resolve_cat_ids)
+
+H = W = 64
+CLASSES = ('a', 'b', 'c')
+CAT_IDS = (1, 2, 5)
+TOOL = Path(__file__).resolve().parents[2] / 'tools' / 'analysis' / \
+    'plot_mask_quality.py'
+
+# Ground truth: (ann id, image id, category id, x, y, side, iscrowd).
+GTS = [
+    (1, 1, 1, 0, 0, 10, 0),
+    (2, 1, 2, 30, 30, 10, 0),
+    (3, 1, 1, 40, 0, 20, 1),  # crowd region: never matched
+    (4, 2, 1, 20, 20, 10, 0),
+    (5, 2, 1, 30, 20, 10, 0),
+    (6, 3, 2, 10, 10, 10, 0),
+]
+
+# Detections: (image id, label, x, y, side, cls score, predicted MaskIoU,
+# hand-computed true MaskIoU).
+DETS = [
+    (1, 0, 5, 0, 10, 0.90, 0.80, 50 / 150),  # shifted 5 px on GT 1
+    (1, 0, 0, 0, 10, 0.80, 0.85, 1.0),  # exactly GT 1
+    (1, 1, 32, 32, 10, 0.70, 0.50, 64 / 136),  # 8x8 overlap with GT 2
+    (1, 0, 45, 5, 10, 0.60, 0.20, 0.0),  # inside the crowd region only
+    (1, 2, 0, 0, 10, 0.55, 0.10, 0.0),  # class c has no ground truth
+    # Overlaps GT 4 (80 px, IoU 80/120) and GT 5 (20 px, IoU 20/180).
+    (2, 0, 22, 20, 10, 0.85, 0.65, 80 / 120),
+    # Overlaps GT 4 (30 px, IoU 30/170) and GT 5 (70 px, IoU 70/130).
+    (2, 0, 27, 20, 10, 0.40, 0.55, 70 / 130),
+    (2, 1, 20, 20, 10, 0.30, 0.15, 0.0),  # no GT of class b in image 2
+    (2, 1, 0, 0, 10, 0.03, 0.40, 0.0),  # below score_thr
+]
+IMG_IDS = (1, 2, 3)
+
+
+def square(x, y, side):
+    mask = np.zeros((H, W), dtype=bool)
+    mask[y:y + side, x:x + side] = True
+    return mask
+
+
+def rle_of(mask):
+    rle = mask_util.encode(np.asfortranarray(mask.astype(np.uint8)))
+    rle['counts'] = rle['counts'].decode()
+    return rle
+
+
+@pytest.fixture
+def ann_file(tmp_path):
+    images = [
+        dict(id=i, file_name=f'{i}.png', height=H, width=W) for i in IMG_IDS
+    ]
+    anns = []
+    for ann_id, img_id, cat_id, x, y, side, crowd in GTS:
+        anns.append(
+            dict(
+                id=ann_id,
+                image_id=img_id,
+                category_id=cat_id,
+                segmentation=rle_of(square(x, y, side)),
+                area=float(side * side),
+                bbox=[x, y, side, side],
+                iscrowd=crowd))
+    cats = [dict(id=i, name=n) for i, n in zip(CAT_IDS, CLASSES)]
+    path = tmp_path / 'ann.json'
+    path.write_text(
+        json.dumps(dict(images=images, annotations=anns, categories=cats)))
+    return str(path)
+
+
+def make_samples(with_iou=True, as_instance_data=False):
+    """One data sample per image, as DetDataSample.to_dict() gives."""
+    samples = []
+    for img_id in IMG_IDS:
+        dets = [d for d in DETS if d[0] == img_id]
+        scores = torch.tensor([d[5] for d in dets], dtype=torch.float32)
+        ious = torch.tensor([d[6] for d in dets], dtype=torch.float32)
+        if dets:
+            masks = torch.from_numpy(
+                np.stack([square(d[2], d[3], d[4]) for d in dets]))
+        else:
+            masks = torch.zeros((0, H, W), dtype=torch.bool)
+        pred = dict(
+            bboxes=torch.tensor([[d[2], d[3], d[2] + d[4], d[3] + d[4]]
+                                 for d in dets],
+                                dtype=torch.float32).reshape(-1, 4),
+            scores=scores,
+            labels=torch.tensor([d[1] for d in dets], dtype=torch.int64),
+            masks=masks)
+        if with_iou:
+            pred['mask_ious'] = ious
+            pred['mask_scores'] = scores * ious
+        if as_instance_data:
+            pred = InstanceData(**pred)
+        samples.append(
+            dict(img_id=img_id, ori_shape=(H, W), pred_instances=pred))
+    return samples
+
+
+def expected_columns(with_iou=True):
+    """Hand values in detection order (float32 like the model outputs)."""
+    scores = np.array([d[5] for d in DETS], dtype=np.float32)
+    ious = np.array([d[6] for d in DETS], dtype=np.float32)
+    mask_scores = (scores * ious) if with_iou else scores
+    true = np.array([d[7] for d in DETS])
+    return (scores.astype(np.float64), ious.astype(np.float64),
+            mask_scores.astype(np.float64), true)
+
+
+def run_metric(ann_file, samples, **kwargs):
+    metric = MaskQualityMetric(ann_file=ann_file, **kwargs)
+    metric.dataset_meta = dict(classes=CLASSES)
+    metric.process({}, samples)
+    return metric.evaluate(size=len(samples))
+
+
+def reference_stats(ann_file, scores):
+    """Independent pycocotools segm COCOeval on the same detections."""
+    with contextlib.redirect_stdout(io.StringIO()):
+        coco = COCO(ann_file)
+        dets = [
+            dict(
+                image_id=d[0],
+                category_id=CAT_IDS[d[1]],
+                segmentation=rle_of(square(d[2], d[3], d[4])),
+                score=float(s)) for d, s in zip(DETS, scores)
+        ]
+        coco_eval = COCOeval(coco, coco.loadRes(dets), 'segm')
+        coco_eval.evaluate()
+        coco_eval.accumulate()
+        coco_eval.summarize()
+    return coco_eval.stats
+
+
+def segm_stats(results, prefix):
+    names = ('mAP', 'mAP_50', 'mAP_75', 'mAP_s', 'mAP_m', 'mAP_l', 'AR@1',
+             'AR@10', 'AR@100', 'AR_s@100', 'AR_m@100', 'AR_l@100')
+    return np.array([results[f'mask_quality/{prefix}_{n}'] for n in names])
+
+
+def test_match_true_ious(ann_file):
+    with contextlib.redirect_stdout(io.StringIO()):
+        coco = COCO(ann_file)
+    for img_id in IMG_IDS:
+        dets = [d for d in DETS if d[0] == img_id]
+        masks = np.stack([square(d[2], d[3], d[4])
+                          for d in dets]) if dets else np.zeros((0, H, W))
+        cats = [CAT_IDS[d[1]] for d in dets]
+        ious = match_true_ious(coco, img_id, masks, cats)
+        np.testing.assert_allclose(ious, [d[7] for d in dets], atol=1e-12)
+    # RLE input gives the same values.
+    rles = [rle_of(square(5, 0, 10))]
+    np.testing.assert_allclose(
+        match_true_ious(coco, 1, rles, [1]), [1 / 3], atol=1e-12)
+    assert resolve_cat_ids(coco) == [1, 2, 5]
+    assert resolve_cat_ids(coco, CLASSES) == [1, 2, 5]
+    with pytest.raises(ValueError):
+        resolve_cat_ids(coco, ('a', 'zebra'))
+
+
+def test_ece_by_hand():
+    # bin 1: scores .15/.18 vs IoU .1/.3; bin 5: .55 vs .5; bin 9: .95 vs 1
+    ece = expected_calibration_error([0.15, 0.18, 0.55, 0.95],
+                                     [0.1, 0.3, 0.5, 1.0], 10)
+    assert ece == pytest.approx(2 / 4 * 0.035 + 1 / 4 * 0.05 + 1 / 4 * 0.05)
+    assert math.isnan(expected_calibration_error([], [], 10))
+
+
+@pytest.mark.parametrize('as_instance_data', [False, True])
+def test_ms_rcnn_metrics(ann_file, tmp_path, as_instance_data):
+    dump = tmp_path / 'dets.json'
+    res = run_metric(
+        ann_file,
+        make_samples(as_instance_data=as_instance_data),
+        dump_file=str(dump))
+    scores, ious, mask_scores, true = expected_columns()
+    keep = scores > 0.05
+    assert res['mask_quality/num_dets'] == keep.sum() == 8
+    assert res['mask_quality/num_dets_all'] == len(DETS)
+
+    # Correlations, computed independently on the hand values.
+    assert res['mask_quality/pearson_iou'] == pytest.approx(
+        np.corrcoef(ious[keep], true[keep])[0, 1])
+    assert res['mask_quality/spearman_iou'] == pytest.approx(
+        stats.spearmanr(ious[keep], true[keep])[0])
+    assert res['mask_quality/pearson_cls'] == pytest.approx(
+        np.corrcoef(scores[keep], true[keep])[0, 1])
+    assert res['mask_quality/spearman_cls'] == pytest.approx(
+        stats.spearmanr(scores[keep], true[keep])[0])
+
+    # ECE by hand. Kept mask scores .72 .68 .35 .12 .055 .5525 .22 .045:
+    # .055 and .045 (true IoU 0 and 0) share bin 0, the rest are alone.
+    ms, tr = mask_scores[keep], true[keep]
+    shared = [4, 7]
+    alone = [i for i in range(8) if i not in shared]
+    ece = (2 * abs(ms[shared].mean() - tr[shared].mean()) +
+           sum(abs(ms[i] - tr[i]) for i in alone)) / 8
+    assert res['mask_quality/ece'] == pytest.approx(ece)
+
+    # segm AP with the mask score and with the oracle score.
+    np.testing.assert_allclose(
+        segm_stats(res, 'segm'), reference_stats(ann_file, mask_scores))
+    np.testing.assert_allclose(
+        segm_stats(res, 'oracle_segm'),
+        reference_stats(ann_file, scores * true))
+    assert res['mask_quality/segm_mAP'] >= 0
+    assert res['mask_quality/oracle_segm_mAP'] > \
+        res['mask_quality/segm_mAP']
+
+    # Dump: all detections, hand values.
+    data = json.loads(dump.read_text())
+    np.testing.assert_allclose(data['true_iou'], true, atol=1e-12)
+    np.testing.assert_allclose(data['pred_iou'], ious)
+    np.testing.assert_allclose(data['score'], scores)
+    np.testing.assert_allclose(data['mask_score'], mask_scores)
+    assert data['label'] == [d[1] for d in DETS]
+    assert data['img_id'] == [d[0] for d in DETS]
+    assert data['area'] == [100.0] * len(DETS)
+
+
+def test_oracle_true_iou(ann_file):
+    res = run_metric(ann_file, make_samples(), oracle='true_iou')
+    true = expected_columns()[3]
+    np.testing.assert_allclose(
+        segm_stats(res, 'oracle_segm'), reference_stats(ann_file, true))
+    with pytest.raises(ValueError):
+        MaskQualityMetric(ann_file=ann_file, oracle='perfect')
+
+
+def test_mask_rcnn_results(ann_file, tmp_path):
+    dump = tmp_path / 'dets.npz'
+    res = run_metric(
+        ann_file, make_samples(with_iou=False), dump_file=str(dump))
+    scores, _, _, true = expected_columns(with_iou=False)
+    keep = scores > 0.05
+    assert res['mask_quality/pearson_iou'] == res['mask_quality/pearson_cls']
+    assert res['mask_quality/spearman_iou'] == \
+        res['mask_quality/spearman_cls']
+    assert res['mask_quality/ece'] == pytest.approx(
+        expected_calibration_error(scores[keep], true[keep]))
+    np.testing.assert_allclose(
+        segm_stats(res, 'segm'), reference_stats(ann_file, scores))
+    with np.load(dump) as data:
+        assert np.isnan(data['pred_iou']).all()
+        np.testing.assert_allclose(data['mask_score'], scores)
+
+
+def test_degenerate_inputs(ann_file):
+    # No detection at all, then a single one: nan, never an exception.
+    empty = [
+        dict(
+            img_id=i,
+            ori_shape=(H, W),
+            pred_instances=dict(
+                bboxes=torch.zeros((0, 4)),
+                scores=torch.zeros(0),
+                labels=torch.zeros(0, dtype=torch.int64),
+                masks=torch.zeros((0, H, W), dtype=torch.bool)))
+        for i in IMG_IDS
+    ]
+    res = run_metric(ann_file, empty)
+    assert res['mask_quality/num_dets'] == 0
+    for key in ('pearson_iou', 'spearman_cls', 'ece', 'segm_mAP',
+                'oracle_segm_mAP'):
+        assert math.isnan(res[f'mask_quality/{key}'])
+
+    single = make_samples()[:1]
+    pred = single[0]['pred_instances']
+    single[0]['pred_instances'] = {k: v[:1] for k, v in pred.items()}
+    metric = MaskQualityMetric(ann_file=ann_file)  # no dataset_meta
+    metric.process({}, single)
+    res = metric.evaluate(size=1)
+    assert res['mask_quality/num_dets'] == 1
+    assert math.isnan(res['mask_quality/pearson_iou'])
+    assert res['mask_quality/segm_mAP'] >= 0
+
+
+def load_tool():
+    spec = importlib.util.spec_from_file_location('plot_mask_quality', TOOL)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_plot_tool(ann_file, tmp_path):
+    tool = load_tool()
+    dump = tmp_path / 'dets.json'
+    run_metric(ann_file, make_samples(), dump_file=str(dump))
+    files = tool.main([str(dump), '--out-dir', str(tmp_path / 'plots')])
+    assert len(files) == 2
+    for file in files:
+        assert Path(file).suffix == '.png'
+        assert Path(file).stat().st_size > 0
+
+    # A tools/test.py --out pickle: masks as RLEs, true IoU recomputed.
+    samples = make_samples()
+    for s in samples:
+        pred = {k: v for k, v in s['pred_instances'].items()}
+        pred['masks'] = [rle_of(m) for m in pred['masks'].numpy()]
+        s['pred_instances'] = pred
+    pkl = tmp_path / 'results.pkl'
+    pkl.write_bytes(pickle.dumps(samples))
+    records = tool.records_from_results(str(pkl), ann_file)
+    np.testing.assert_allclose(
+        records['true_iou'], [d[7] for d in DETS], atol=1e-12)
+    files = tool.main([
+        str(pkl), '--ann-file', ann_file, '--out-dir',
+        str(tmp_path / 'pkl_plots')
+    ])
+    assert all(Path(f).stat().st_size > 0 for f in files)
