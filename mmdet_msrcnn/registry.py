@@ -9,6 +9,7 @@ from mmdet.registry import DATASETS as MMDET_DATASETS
 from mmdet.registry import HOOKS as MMDET_HOOKS
 from mmdet.registry import METRICS as MMDET_METRICS
 from mmdet.registry import MODELS as MMDET_MODELS
+from mmdet.registry import VISUALIZERS as MMDET_VISUALIZERS
 from mmengine.registry import Registry
 
 MODELS = Registry(
@@ -31,3 +32,8 @@ HOOKS = Registry(
     parent=MMDET_HOOKS,
     scope='mmdet_msrcnn',
     locations=['mmdet_msrcnn.engine'])
+VISUALIZERS = Registry(
+    'visualizer',
+    parent=MMDET_VISUALIZERS,
+    scope='mmdet_msrcnn',
+    locations=['mmdet_msrcnn.visualization'])

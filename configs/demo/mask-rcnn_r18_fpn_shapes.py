@@ -9,6 +9,7 @@ classes = ('ellipse', 'ring', 'star', 'crescent')
 num_classes = len(classes)
 data_root = 'data/shapes/'
 feat_channels = 64
+img_scale = (128, 128)  # the generated images' size
 
 model = dict(
     data_preprocessor=dict(pad_size_divisor=32),
@@ -52,11 +53,13 @@ model = dict(
 train_pipeline = [
     dict(type='LoadImageFromFile', backend_args=None),
     dict(type='LoadAnnotations', with_bbox=True, with_mask=True),
+    dict(type='Resize', scale=img_scale, keep_ratio=True),
     dict(type='RandomFlip', prob=0.5),
     dict(type='PackDetInputs')
 ]
 test_pipeline = [
     dict(type='LoadImageFromFile', backend_args=None),
+    dict(type='Resize', scale=img_scale, keep_ratio=True),
     dict(type='LoadAnnotations', with_bbox=True, with_mask=True),
     dict(
         type='PackDetInputs',

@@ -1,0 +1,3 @@
+from .mask_score_visualizer import MaskScoreVisualizer
+
+__all__ = ['MaskScoreVisualizer']
