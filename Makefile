@@ -8,7 +8,7 @@ STAMP := $(VENV)/.stamps
 MMCV_VERSION := 2.1.0
 PYTEST_ARGS ?=
 
-.PHONY: env test test-all demo bench-speed clean-env
+.PHONY: env test test-all demo demo-pair bench-speed clean-env
 
 env: $(STAMP)/project
 
@@ -46,6 +46,10 @@ test-all: env
 # The main job: synthetic shapes set, train MS R-CNN, evaluate, plots.
 demo: env
 	$(VPY) tools/demo.py
+
+# The demo with its Mask R-CNN twin, side by side.
+demo-pair: env
+	$(VPY) tools/demo.py --baseline
 
 bench-speed: env
 	$(VPY) tools/benchmark/speed.py

@@ -109,11 +109,13 @@ def draw_examples(runner, out_dir, num):
     return written
 
 
-def run_one(config, args):
+def run_one(config, args, cfg=None):
+    """Train, test, plot and draw one config; ``cfg``: a prebuilt config."""
     from mmengine.runner import Runner
     sys.path.insert(0, osp.join(HERE, 'analysis'))
     from plot_mask_quality import load_records, plot_mask_quality
-    cfg = build_cfg(config, args)
+    if cfg is None:
+        cfg = build_cfg(config, args)
     runner = Runner.from_cfg(cfg)
     start = time.time()
     runner.train()

@@ -51,6 +51,23 @@ RECORD_KEYS = ('img_id', 'label', 'category_id', 'score', 'mask_score',
 ORACLES = ('score_x_true_iou', 'true_iou')
 
 
+def coco_stat_names(
+        max_dets: Sequence[int] = (1, 10, 100)) -> Tuple[str, ...]:
+    """Names of the 12 stats of :func:`coco_segm_stats` for ``max_dets``.
+
+    Args:
+        max_dets (Sequence[int]): The three ``maxDets`` of the evaluation.
+
+    Returns:
+        tuple[str]: :data:`COCO_STAT_NAMES` for the default 1/10/100, else
+        the same with the AR suffixes following ``max_dets``.
+    """
+    small, mid, large = max_dets
+    return COCO_STAT_NAMES[:6] + (f'AR@{small}', f'AR@{mid}', f'AR@{large}',
+                                  f'AR_s@{large}', f'AR_m@{large}',
+                                  f'AR_l@{large}')
+
+
 def _to_numpy(x) -> np.ndarray:
     """Convert a tensor / array / sequence to a numpy array."""
     if isinstance(x, torch.Tensor):
@@ -93,6 +110,25 @@ def encode_masks(masks) -> List[dict]:
         if isinstance(rle['counts'], bytes):
             rle['counts'] = rle['counts'].decode()
     return rles
+
+
+def rle_areas(rles: Sequence[dict]) -> np.ndarray:
+    """Pixel areas of RLEs, in chunks of 255.
+
+    pycocotools' ``area`` overflows (``OverflowError`` under NumPy 2) when
+    given 256 or more RLEs at once.
+
+    Args:
+        rles (Sequence[dict]): N RLE dicts.
+
+    Returns:
+        np.ndarray: (N,) float64 areas.
+    """
+    parts = [
+        np.asarray(mask_util.area(list(rles[i:i + 255])), dtype=np.float64)
+        for i in range(0, len(rles), 255)
+    ]
+    return np.concatenate(parts) if parts else np.zeros(0)
 
 
 def parse_pred_sample(data_sample) -> dict:
@@ -271,7 +307,7 @@ def build_records(coco_api: COCO, results: Sequence[dict],
                                 is not None else np.full(num, np.nan))
         cols['true_iou'].append(
             match_true_ious(coco_api, res['img_id'], res['masks'], cats))
-        areas = mask_util.area(res['masks']) if num else []
+        areas = rle_areas(res['masks'])
         cols['area'].append(np.asarray(areas, dtype=np.float64))
         rles.extend(res['masks'])
     records = {}
@@ -365,8 +401,13 @@ def coco_segm_stats(
         records: Dict[str, object],
         scores,
         cat_ids: Optional[Sequence[int]] = None,
-        img_ids: Optional[Sequence[int]] = None) -> Tuple[np.ndarray, str]:
+        img_ids: Optional[Sequence[int]] = None,
+        max_dets: Sequence[int] = (1, 10, 100)) -> Tuple[np.ndarray, str]:
     """Run pycocotools' segm COCOeval with the given detection scores.
+
+    Every AP stat (``mAP`` too, which pycocotools' ``summarize`` always
+    takes at 100 detections) is taken at the largest of ``max_dets``, so
+    with the default 1/10/100 the stats are pycocotools' own.
 
     Args:
         coco_api (COCO): Ground truth API.
@@ -377,6 +418,8 @@ def coco_segm_stats(
             to all of ``coco_api``.
         img_ids (Sequence[int], optional): Images to evaluate. Defaults to
             all of ``coco_api`` (as mmdet's ``CocoMetric``).
+        max_dets (Sequence[int]): Three increasing detection limits per
+            image (``COCOeval.params.maxDets``). Defaults to (1, 10, 100).
 
     Returns:
         tuple[np.ndarray, str]: ``COCOeval.stats`` (12,) (nan when there
@@ -401,10 +444,21 @@ def coco_segm_stats(
             coco_eval.params.catIds = list(cat_ids)
         if img_ids is not None:
             coco_eval.params.imgIds = list(img_ids)
+        coco_eval.params.maxDets = [int(m) for m in max_dets]
         coco_eval.evaluate()
         coco_eval.accumulate()
         coco_eval.summarize()
-    return np.asarray(coco_eval.stats, dtype=np.float64), buf.getvalue()
+    coco_stats = np.asarray(coco_eval.stats, dtype=np.float64)
+    summary = buf.getvalue()
+    if int(max_dets[-1]) != 100:
+        # precision: (iou, recall, class, area range 'all', maxDets[-1])
+        precision = coco_eval.eval['precision'][:, :, :, 0, -1]
+        valid = precision[precision > -1]
+        coco_stats[0] = float(np.mean(valid)) if valid.size else -1.
+        summary += (' Average Precision  (AP) @[ IoU=0.50:0.95 | area='
+                    f'   all | maxDets={max_dets[-1]:>3d} ] = '
+                    f'{coco_stats[0]:0.3f}\n')
+    return coco_stats, summary
 
 
 def dump_records(records: Dict[str, object], out_file: str) -> None:
@@ -480,8 +534,9 @@ class MaskQualityMetric(BaseMetric):
 
     Over all detections and all images of ``ann_file`` (as mmdet's
     ``CocoMetric``), pycocotools' segm COCOeval with default parameters
-    (maxDets 1/10/100) gives ``segm_mAP``, ``segm_mAP_50``, ...,
-    ``segm_AR_l@100`` (the 12 stats of :data:`COCO_STAT_NAMES`) with the
+    (maxDets ``max_dets``, 1/10/100 by default) gives ``segm_mAP``,
+    ``segm_mAP_50``, ..., ``segm_AR_l@100`` (the 12 stats of
+    :data:`COCO_STAT_NAMES`, AR names following ``max_dets``) with the
     mask score, and ``oracle_segm_*`` with the oracle score: ``cls_score *
     true_iou`` (``oracle='score_x_true_iou'``) or ``true_iou``
     (``oracle='true_iou'``).
@@ -498,6 +553,11 @@ class MaskQualityMetric(BaseMetric):
         num_bins (int): Number of calibration bins. Defaults to 10.
         oracle (str): ``'score_x_true_iou'`` or ``'true_iou'``. Defaults to
             ``'score_x_true_iou'``.
+        max_dets (Sequence[int]): Three increasing detection limits per
+            image of the segm COCOeval; every AP stat is taken at the last.
+            Raise it for images with more than 100 instances (mmdet's
+            ``CocoMetric`` takes ``proposal_nums``, 100/300/1000 by default,
+            but its ``mAP`` at 100). Defaults to (1, 10, 100).
         dump_file (str, optional): If set, per-detection arrays
             (:data:`RECORD_KEYS`) are written there, as ``.npz`` or json
             (see :func:`dump_records`). Defaults to None.
@@ -515,6 +575,7 @@ class MaskQualityMetric(BaseMetric):
                  score_thr: float = 0.05,
                  num_bins: int = 10,
                  oracle: str = 'score_x_true_iou',
+                 max_dets: Sequence[int] = (1, 10, 100),
                  dump_file: Optional[str] = None,
                  backend_args: Optional[dict] = None,
                  collect_device: str = 'cpu',
@@ -525,6 +586,12 @@ class MaskQualityMetric(BaseMetric):
                              f'{oracle!r}.')
         if int(num_bins) < 1:
             raise ValueError(f'num_bins must be positive, got {num_bins}.')
+        max_dets = tuple(int(m) for m in max_dets)
+        if len(max_dets) != 3 or not 0 < max_dets[0] < max_dets[1] < \
+                max_dets[2]:
+            raise ValueError('max_dets must be three increasing positive '
+                             f'ints, got {max_dets}.')
+        self.max_dets = max_dets
         self.ann_file = ann_file
         self.score_thr = float(score_thr)
         self.num_bins = int(num_bins)
@@ -604,13 +671,15 @@ class MaskQualityMetric(BaseMetric):
         for name, scores in (('segm', records['mask_score']),
                              ('oracle_segm', self.oracle_scores(records))):
             coco_stats, summary = coco_segm_stats(self._coco_api, records,
-                                                  scores, cat_ids, img_ids)
+                                                  scores, cat_ids, img_ids,
+                                                  self.max_dets)
             if not records['rles']:
                 logger.warning('No detections: segm AP is nan.')
             else:
                 logger.info(f'{name} ({len(records["rles"])} detections):'
                             f'\n{summary}')
-            for stat_name, value in zip(COCO_STAT_NAMES, coco_stats):
+            for stat_name, value in zip(
+                    coco_stat_names(self.max_dets), coco_stats):
                 eval_results[f'{name}_{stat_name}'] = float(value)
 
         logger.info('mask quality: ' + ', '.join(

@@ -12,7 +12,16 @@ to load with "Weights only load failed".
 stays on for everything else: a pickle that calls any other global (e.g.
 ``os.system``) is still refused. Importing :mod:`mmdet_msrcnn` calls it, so
 ``tools/test.py``, ``--resume`` and ``mim test`` with our configs work.
+
+A HistoryBuffer also pickles its statistics methods (``HistoryBuffer.min``
+and co.), which protocol 2 writes as ``getattr(HistoryBuffer, 'min')``.
+Allowlisting ``builtins.getattr`` itself would hand a pickle every
+attribute of every allowlisted object (``__init__.__globals__`` and from
+there ``eval``), so that name is bound to :func:`_history_buffer_getattr`,
+which returns HistoryBuffer's registered statistics methods and refuses
+anything else.
 """
+import pickle
 from typing import List
 
 import numpy as np
@@ -34,12 +43,47 @@ def runner_checkpoint_types() -> List[object]:
     return types
 
 
+#: The statistics methods every HistoryBuffer registers on creation.
+_HISTORY_BUFFER_STATISTICS = ('min', 'max', 'current', 'mean')
+
+
+def _history_buffer_getattr(obj, name):
+    """``getattr`` as unpickled from checkpoints: HistoryBuffer methods only.
+
+    Args:
+        obj: Must be :class:`~mmengine.logging.HistoryBuffer`.
+        name (str): A statistics method registered on it (``min``, ``max``,
+            ``current``, ``mean`` or one added by ``register_statistics``).
+
+    Returns:
+        Callable: ``HistoryBuffer.<name>``.
+
+    Raises:
+        pickle.UnpicklingError: For any other object or attribute.
+    """
+    from mmengine.logging import HistoryBuffer
+    registered = set(_HISTORY_BUFFER_STATISTICS) | set(
+        HistoryBuffer._statistics_methods)
+    if (obj is HistoryBuffer and isinstance(name, str)
+            and not name.startswith('_') and name in registered
+            and callable(vars(HistoryBuffer).get(name))):
+        return getattr(HistoryBuffer, name)
+    raise pickle.UnpicklingError(
+        f'Weights only load refused getattr({obj!r}, {name!r}): checkpoints '
+        'may only reference the statistics methods of mmengine\'s '
+        'HistoryBuffer.')
+
+
 def allow_runner_checkpoint_types() -> None:
     """Allowlist the types of mmengine runner checkpoints (idempotent)."""
     add = getattr(torch.serialization, 'add_safe_globals', None)
     if add is None:  # torch < 2.4 has no weights-only allowlist
         return
     add(runner_checkpoint_types())
+    try:  # torch >= 2.5: bind a restricted function to a global's name
+        add([(_history_buffer_getattr, 'builtins.getattr')])
+    except (TypeError, AttributeError):  # pragma: no cover - older torch
+        pass
 
 
 def load_checkpoint_safely(path: str, map_location='cpu'):

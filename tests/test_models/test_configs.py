@@ -50,7 +50,8 @@ def test_config_trains_and_predicts(config):
     # mmcv's CPU deformable conv needs C5 (stride 32) of at least 3 x 3
     size = 96 if 'dconv' in config else 64
     num_classes = _num_classes(model_cfg)
-    semantic = 'semantic_head' in model_cfg
+    # HTC keeps its semantic branch in the RoI head
+    semantic = 'semantic_head' in model_cfg.get('roi_head', {})
     model.train()
     losses = model.loss(*demo_batch(
         model, num_classes, size=size, with_semantic=semantic))

@@ -4,6 +4,8 @@ from typing import List, Optional, Sequence
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from mmdet.structures.mask import BitmapMasks, mask_target
+from mmengine.config import ConfigDict
 from mmengine.model import BaseModule
 from mmengine.structures import InstanceData
 from torch import Tensor
@@ -23,8 +25,13 @@ except ImportError:  # pragma: no cover
 INPUT_MODES = ('concat', 'multiply', 'concat_all_classes', 'mask_only',
                'feature_only')
 #: Which outputs are regressed (paper, Table 5): #1 the ground-truth class,
-#: #2 every class with target 0 for the others.
-TARGET_MODES = ('gt_class', 'all_classes')
+#: #2 every class with target 0 for the others, #3 the classes present in the
+#: RoI (see :meth:`MaskIoUHead.get_targets`).
+TARGET_MODES = ('gt_class', 'all_classes', 'present_classes')
+
+#: Target of the (RoI, class) pairs that ``'present_classes'`` does not
+#: regress.
+NOT_REGRESSED = -1.0
 
 
 def _conv_out_size(size: int, stride: int) -> int:
@@ -62,10 +69,16 @@ class MaskIoUHead(BaseModule):
             [default], ``'multiply'`` feature times target mask,
             ``'concat_all_classes'`` all classes' masks concatenated,
             ``'mask_only'``, ``'feature_only'``.
-        target_mode (str): One of :data:`TARGET_MODES` (paper Table 5).
-            Defaults to ``'gt_class'``.
-        iou_thr (float, optional): Train only on RoIs whose target IoU is
-            above it (paper Table 6). ``None`` uses every positive RoI.
+        target_mode (str): One of :data:`TARGET_MODES` (paper Table 5):
+            ``'gt_class'`` regresses the ground-truth class output only
+            [default]; ``'all_classes'`` every output, with target 0 for
+            the other classes; ``'present_classes'`` the outputs of the
+            classes with a ground-truth instance inside the RoI, each
+            against its own instance (see :meth:`get_targets`).
+        iou_thr (float, optional): Train only on RoIs whose target IoU (of
+            the ground-truth class) is above it (paper Table 6); the other
+            RoIs are left out with all their outputs. ``None`` uses every
+            positive RoI.
         loss_iou (dict): Regression loss; mean over the regressed
             (RoI, class) pairs. Defaults to ``MSELoss`` with weight 1.
         init_cfg (dict | list[dict], optional): Initialisation config.
@@ -188,6 +201,7 @@ class MaskIoUHead(BaseModule):
                 'Set mask_iou_head.in_channels to the mask RoI extractor\'s '
                 'out_channels and mask_iou_head.roi_feat_size to its '
                 'roi_layer.output_size.')
+        self._check_mask_input(roi_feats, mask_probs)
         if mask_probs.dim() == 3:
             mask_probs = mask_probs.unsqueeze(1)
         mask_probs = self._resize_mask(mask_probs.to(roi_feats.dtype))
@@ -208,12 +222,63 @@ class MaskIoUHead(BaseModule):
             x = F.relu(fc(x))
         return self.fc_mask_iou(x)
 
+    def _check_mask_input(self, roi_feats: Tensor, mask_probs: Tensor) -> None:
+        """Raise a clear error for masks that do not fit the head.
+
+        Any square mask size is resized to the RoI feature size, so only the
+        layout is checked: one mask per RoI, one channel (the target class)
+        or ``num_classes`` channels for ``'concat_all_classes'``, and values
+        that are probabilities. mmdet's own ``MaskScoringRoIHead`` feeds
+        logits, which is what a config naming the RoI head without the
+        ``mmdet_msrcnn.`` prefix ends up doing.
+
+        Args:
+            roi_feats (Tensor): RoI features, shape (N, C, S, S).
+            mask_probs (Tensor): The ``forward`` mask input.
+        """
+        shape = tuple(mask_probs.shape)
+        want = self.num_classes \
+            if self.input_mode == 'concat_all_classes' else 1
+        layout = '(N, M, M)' if want == 1 else f'(N, {want}, M, M)'
+        if (mask_probs.dim() not in (3, 4) or shape[-1] != shape[-2]
+                or shape[0] != roi_feats.shape[0]
+                or (mask_probs.dim() == 4 and shape[1] != want)):
+            raise ValueError(
+                f'MaskIoUHead(input_mode={self.input_mode!r}) got masks of '
+                f'shape {shape} for {roi_feats.shape[0]} RoIs; expected '
+                f'{layout}: one square mask per RoI' +
+                (' for each of the num_classes classes (use a '
+                 'class-specific mask head with the same num_classes).'
+                 if want > 1 else ', of its target class.'))
+        if mask_probs.numel() == 0:
+            return
+        low, high = torch.aminmax(mask_probs.detach())
+        if bool(low < 0) or bool(high > 1):
+            raise ValueError(
+                f'MaskIoUHead got mask values in [{float(low):.3g}, '
+                f'{float(high):.3g}]; it expects probabilities (after '
+                'sigmoid). If the RoI head is mmdet\'s MaskScoringRoIHead '
+                "(type='MaskScoringRoIHead' without the scope prefix), set "
+                "roi_head.type='mmdet_msrcnn.MaskScoringRoIHead'.")
+
+    def loss_and_target(self, *args, **kwargs):
+        """Refuse mmdet's ``MaskScoringRoIHead`` calling convention."""
+        raise TypeError(
+            "mmdet_msrcnn.MaskIoUHead is driven by mmdet_msrcnn's RoI heads, "
+            "but it was called by mmdet's MaskScoringRoIHead: a config with "
+            "roi_head type='MaskScoringRoIHead' (no scope prefix) builds "
+            "mmdet's class. Set roi_head.type="
+            "'mmdet_msrcnn.MaskScoringRoIHead'.")
+
     # ------------------------------------------------------------------
     # training
-    def get_targets(self, pos_mask_probs: Tensor, mask_targets: Tensor,
+    def get_targets(self,
+                    pos_mask_probs: Tensor,
+                    mask_targets: Tensor,
                     sampling_results: Sequence,
                     batch_gt_instances: InstanceList,
-                    mask_thr_binary: float = 0.5) -> Tensor:
+                    mask_thr_binary: float = 0.5,
+                    all_mask_probs: Optional[Tensor] = None) -> Tensor:
         """MaskIoU targets of the positive RoIs of a batch.
 
         The IoU of the predicted mask binarised on the probability
@@ -221,20 +286,46 @@ class MaskIoUHead(BaseModule):
         ground-truth area outside the RoI enters the union exactly (see
         :mod:`mmdet_msrcnn.models.utils.mask_iou_target`).
 
+        With ``target_mode='present_classes'`` (paper Table 5, #3) the
+        targets cover every class, shape (P, K). For a positive RoI ``r``
+        with box ``b`` (its prior clipped to the image, as for the mask
+        target) and ground-truth class ``y``:
+
+        - class ``y`` is regressed with the usual target (its assigned
+          instance);
+        - another class ``c`` is *present* in ``r`` when an instance of
+          class ``c`` in the image has a mask area inside ``b`` greater than
+          0 (exact areas, as for the usual target). Its target is the IoU of
+          the predicted mask of class ``c`` on ``r`` (binarised at
+          ``mask_thr_binary``) with the whole instance of class ``c`` that
+          has the largest area inside ``b`` (the lowest index on ties); its
+          in-box part is rasterised on the RoI grid as mmdet's
+          ``mask_target`` does;
+        - the other classes are not regressed: their entry is
+          :data:`NOT_REGRESSED` (-1).
+
         Args:
             pos_mask_probs (Tensor): Probabilities of the ground-truth class
                 mask, shape (P, M, M).
             mask_targets (Tensor): Mask targets of the positive RoIs,
                 shape (P, M, M).
             sampling_results (list[SamplingResult]): Per image, with
-                ``pos_priors`` (P_i, 4) and ``pos_assigned_gt_inds`` (P_i,).
+                ``pos_priors`` (P_i, 4), ``pos_assigned_gt_inds`` (P_i,)
+                and, for ``'present_classes'``, ``pos_gt_labels`` (P_i,).
             batch_gt_instances (list[InstanceData]): Per image, with
-                ``masks`` (BitmapMasks, PolygonMasks or a bool tensor).
+                ``masks`` (BitmapMasks, PolygonMasks or a bool tensor) and,
+                for ``'present_classes'``, ``labels`` (G_i,).
             mask_thr_binary (float): Binarisation threshold of the predicted
                 probability. Defaults to 0.5.
+            all_mask_probs (Tensor, optional): Mask probabilities of every
+                class, shape (P, K, M, M) (or (P, 1, M, M) for a
+                class-agnostic mask head). Needed for
+                ``target_mode='present_classes'`` only.
 
         Returns:
-            Tensor: Targets in [0, 1], shape (P,).
+            Tensor: Targets in [0, 1] of the ground-truth class, shape (P,);
+            for ``'present_classes'``, of every class, shape (P, K), with -1
+            for the pairs that are not regressed.
         """
         inside, whole, boxes = [], [], []
         for res, gt in zip(sampling_results, batch_gt_instances):
@@ -243,12 +334,123 @@ class MaskIoUHead(BaseModule):
                 gt.masks, res.pos_assigned_gt_inds, box)
             inside.append(area_in)
             whole.append(area_all)
-            boxes.append(box)
-        return mask_iou_from_areas(
+            boxes.append(box.to(pos_mask_probs.device))
+        targets = mask_iou_from_areas(
             pos_mask_probs.detach().float(), mask_targets.float(),
-            torch.cat(boxes).to(pos_mask_probs.device),
+            torch.cat(boxes),
             torch.cat(inside).to(pos_mask_probs.device),
             torch.cat(whole).to(pos_mask_probs.device), mask_thr_binary)
+        if self.target_mode != 'present_classes':
+            return targets
+        if all_mask_probs is None:
+            raise ValueError(
+                "MaskIoUHead(target_mode='present_classes') needs the mask "
+                'probabilities of every class: pass `all_mask_probs` '
+                '(P, K, M, M) to get_targets.')
+        return self._present_class_targets(targets, all_mask_probs, boxes,
+                                           sampling_results,
+                                           batch_gt_instances,
+                                           mask_thr_binary)
+
+    def _present_class_targets(self, gt_class_targets: Tensor,
+                               all_mask_probs: Tensor, boxes: List[Tensor],
+                               sampling_results: Sequence,
+                               batch_gt_instances: InstanceList,
+                               mask_thr_binary: float) -> Tensor:
+        """(P, K) targets of ``target_mode='present_classes'``.
+
+        Args:
+            gt_class_targets (Tensor): Usual targets, shape (P,).
+            all_mask_probs (Tensor): Shape (P, K, M, M) or (P, 1, M, M).
+            boxes (list[Tensor]): Clipped RoI boxes per image, (P_i, 4).
+            sampling_results (list[SamplingResult]): As in
+                :meth:`get_targets`.
+            batch_gt_instances (list[InstanceData]): As in
+                :meth:`get_targets`.
+            mask_thr_binary (float): Threshold of the predicted mask.
+
+        Returns:
+            Tensor: Shape (P, K), :data:`NOT_REGRESSED` where not regressed.
+        """
+        probs = all_mask_probs.detach().float()
+        num_pos, num_classes = probs.shape[0], self.num_classes
+        if probs.shape[1] == 1:  # class-agnostic mask head
+            probs = probs.expand(-1, num_classes, -1, -1)
+        device = probs.device
+        labels = torch.cat([res.pos_gt_labels for res in sampling_results
+                            ]).long().to(device)
+        targets = probs.new_full((num_pos, num_classes), NOT_REGRESSED)
+        targets[torch.arange(num_pos, device=device),
+                labels] = gt_class_targets.to(targets.dtype)
+        cfg = ConfigDict(mask_size=tuple(probs.shape[-2:]))
+        start = 0
+        for res, gt, box in zip(sampling_results, batch_gt_instances, boxes):
+            num = box.shape[0]
+            rows, gt_inds = self._largest_other_instances(
+                gt, box, labels[start:start + num], num_classes)
+            if rows.numel():
+                gt_masks = gt.masks
+                if isinstance(gt_masks, Tensor):
+                    gt_masks = BitmapMasks(
+                        gt_masks.detach().cpu().numpy().astype('uint8'),
+                        *gt_masks.shape[-2:])
+                pair_boxes = box[rows]
+                other_targets = mask_target([pair_boxes], [gt_inds],
+                                            [gt_masks], cfg).to(device)
+                area_in, area_all = gt_areas_in_and_out(
+                    gt.masks, gt_inds, pair_boxes)
+                classes = gt.labels.to(device).long()[gt_inds]
+                rows = rows + start
+                targets[rows, classes] = mask_iou_from_areas(
+                    probs[rows, classes], other_targets, pair_boxes,
+                    area_in.to(device), area_all.to(device), mask_thr_binary)
+            start += num
+        return targets
+
+    @staticmethod
+    def _largest_other_instances(gt: InstanceData, boxes: Tensor,
+                                 roi_labels: Tensor, num_classes: int):
+        """Per RoI and other present class, the instance largest in the box.
+
+        Args:
+            gt (InstanceData): Ground truth of one image, with ``masks`` and
+                ``labels`` (G,).
+            boxes (Tensor): Clipped RoI boxes, shape (R, 4).
+            roi_labels (Tensor): Ground-truth class of each RoI, (R,).
+            num_classes (int): Number of classes K.
+
+        Returns:
+            tuple[Tensor, Tensor]: For each (RoI, class) pair with a class
+            other than the RoI's present in its box, the RoI index and the
+            index of the instance of that class with the largest area in the
+            box (lowest index on ties), each of shape (Q,).
+        """
+        device = boxes.device
+        empty = boxes.new_zeros(0, dtype=torch.long)
+        num_gts = len(gt.labels)
+        if boxes.shape[0] == 0 or num_gts == 0:
+            return empty, empty
+        gt_labels = gt.labels.to(device).long()
+        # every (RoI, instance of another class) pair, instance-major order
+        rows, gt_inds = (gt_labels[None, :] != roi_labels[:, None]).nonzero(
+            as_tuple=True)
+        if rows.numel() == 0:
+            return empty, empty
+        area_in, _ = gt_areas_in_and_out(gt.masks, gt_inds, boxes[rows])
+        area_in = area_in.to(device)
+        present = area_in > 0
+        rows, gt_inds, area_in = rows[present], gt_inds[present], \
+            area_in[present]
+        # within each (RoI, class) group keep the largest area; stable sorts
+        # keep the lowest instance index first among equal areas
+        order = torch.sort(-area_in, stable=True)[1]
+        key = rows[order] * num_classes + gt_labels[gt_inds[order]]
+        order = order[torch.sort(key, stable=True)[1]]
+        key = rows[order] * num_classes + gt_labels[gt_inds[order]]
+        first = torch.ones_like(key, dtype=torch.bool)
+        first[1:] = key[1:] != key[:-1]
+        order = order[first]
+        return rows[order], gt_inds[order]
 
     def loss(self, mask_iou_preds: Tensor, iou_targets: Tensor,
              pos_labels: Tensor) -> dict:
@@ -256,26 +458,41 @@ class MaskIoUHead(BaseModule):
 
         Args:
             mask_iou_preds (Tensor): All class outputs, shape (P, K).
-            iou_targets (Tensor): Targets of the ground-truth class, (P,).
+            iou_targets (Tensor): Targets of the ground-truth class, (P,),
+                or, for ``target_mode='present_classes'``, of every class,
+                (P, K) with -1 for the pairs that are not regressed (see
+                :meth:`get_targets`).
             pos_labels (Tensor): Ground-truth class of each RoI, (P,).
 
         Returns:
             dict[str, Tensor]: ``loss_mask_iou``, the mean over the regressed
-            outputs; 0 (with gradients reaching every parameter) when there
-            are none.
+            (RoI, class) pairs; 0 (with gradients reaching every parameter)
+            when there are none.
         """
-        keep = torch.ones_like(iou_targets, dtype=torch.bool)
-        if self.iou_thr is not None:
-            keep = iou_targets > self.iou_thr
         rows = torch.arange(pos_labels.numel(), device=pos_labels.device)
+        if self.target_mode == 'present_classes':
+            if iou_targets.dim() != 2:
+                raise ValueError(
+                    "MaskIoUHead(target_mode='present_classes') expects "
+                    f'(P, K) targets, got shape {tuple(iou_targets.shape)}.')
+            gt_targets = iou_targets[rows, pos_labels]
+        else:
+            gt_targets = iou_targets
+        keep = torch.ones_like(gt_targets, dtype=torch.bool)
+        if self.iou_thr is not None:
+            keep = gt_targets > self.iou_thr
         if self.target_mode == 'gt_class':
             preds = mask_iou_preds[rows, pos_labels][keep]
             targets = iou_targets[keep]
-        else:  # all classes: the others' target is 0
+        elif self.target_mode == 'all_classes':  # the others' target is 0
             full = torch.zeros_like(mask_iou_preds)
             full[rows, pos_labels] = iou_targets.to(full.dtype)
             preds = mask_iou_preds[keep].flatten()
             targets = full[keep].flatten()
+        else:  # present classes: the pairs with a target
+            regressed = (iou_targets >= 0) & keep[:, None]
+            preds = mask_iou_preds[regressed]
+            targets = iou_targets[regressed]
         if preds.numel() == 0:
             return dict(loss_mask_iou=mask_iou_preds.sum() * 0)
         loss = self.loss_iou(preds.float(), targets.float().detach())

@@ -103,6 +103,35 @@ def select_class_masks(mask_preds: Tensor, labels: Tensor) -> Tensor:
     return mask_preds[rows, labels]
 
 
+def build_mask_iou_head(cfg) -> nn.Module:
+    """Build a MaskIoU head, refusing mmdet's same-named class clearly.
+
+    A bare ``type='MaskIoUHead'`` resolves to mmdet's ``MaskIoUHead``
+    (default scope ``mmdet``), which has another interface: our options
+    reach its ``__init__`` as unexpected keywords, or it builds and fails
+    deep inside the loss.
+
+    Args:
+        cfg (dict): Config of the MaskIoU head.
+
+    Returns:
+        nn.Module: The head.
+    """
+    from mmdet.models.roi_heads.mask_heads import \
+        MaskIoUHead as MMDetMaskIoUHead
+    hint = ("mask_iou_head type={!r} resolves to mmdet's MaskIoUHead; "
+            "use type='mmdet_msrcnn.MaskIoUHead'.")
+    try:
+        head = MODELS.build(cfg)
+    except TypeError as err:
+        if cfg.get('type') == 'MaskIoUHead' and 'MaskIoUHead' in str(err):
+            raise TypeError(f"{hint.format(cfg['type'])} ({err})") from err
+        raise
+    if isinstance(head, MMDetMaskIoUHead):
+        raise TypeError(hint.format(cfg.get('type')))
+    return head
+
+
 class MaskScoringMixin:
     """Add a MaskIoU head to an mmdet RoI head with a mask branch.
 
@@ -158,13 +187,19 @@ class MaskScoringMixin:
                     f'mask_iou_head has {len(mask_iou_head)} entries but the '
                     f'RoI head has {num_stages} mask stages; give one config '
                     '(shared) or one per stage.')
+            for i in self.scored_stages:
+                if mask_iou_head[i] is None:
+                    raise ValueError(
+                        f'mask_iou_head[{i}] is None but stage {i} is in '
+                        f'mask_iou_stages={mask_iou_stages!r}; give it a '
+                        'MaskIoU head config or leave the stage out.')
             self.mask_iou_head = nn.ModuleList([
-                MODELS.build(cfg) if cfg is not None
+                build_mask_iou_head(cfg) if cfg is not None
                 and i in self.scored_stages else nn.Identity()
                 for i, cfg in enumerate(mask_iou_head)
             ])
         else:
-            self.mask_iou_head = MODELS.build(mask_iou_head)
+            self.mask_iou_head = build_mask_iou_head(mask_iou_head)
         if mask_iou_loss_weights is None:
             mask_iou_loss_weights = [1.0] * num_stages
         if len(mask_iou_loss_weights) != num_stages:
@@ -242,12 +277,13 @@ class MaskScoringMixin:
     def _mask_iou_input(self, iou_head: nn.Module, mask_preds: Tensor,
                         labels: Tensor, is_prob: bool) -> Tensor:
         """Mask probabilities fed to the MaskIoU head."""
+        if getattr(iou_head, 'input_mode', 'concat') != 'concat_all_classes':
+            # pick the class first: the sigmoid of one mask, not of all
+            mask_preds = select_class_masks(mask_preds, labels)
         probs = mask_preds if is_prob else mask_preds.sigmoid()
         if self.detach_mask:
             probs = probs.detach()
-        if getattr(iou_head, 'input_mode', 'concat') == 'concat_all_classes':
-            return probs
-        return select_class_masks(probs, labels)
+        return probs
 
     # ------------------------------------------------------------------
     # training
@@ -303,10 +339,13 @@ class MaskScoringMixin:
             self._mask_iou_input(iou_head, mask_preds, pos_labels, False))
         cfg = inputs['rcnn_train_cfg']
         thr = cfg.get('mask_thr_binary', 0.5) if cfg is not None else 0.5
+        extra = {}
+        if getattr(iou_head, 'target_mode', None) == 'present_classes':
+            extra['all_mask_probs'] = mask_preds.detach().sigmoid()
         targets = iou_head.get_targets(
             select_class_masks(mask_preds, pos_labels).sigmoid(),
             rec.mask_targets, sampling_results,
-            inputs['batch_gt_instances'], thr)
+            inputs['batch_gt_instances'], thr, **extra)
         return iou_head.loss(iou_preds, targets, pos_labels)
 
     # ------------------------------------------------------------------

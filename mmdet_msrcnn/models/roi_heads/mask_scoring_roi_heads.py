@@ -51,6 +51,7 @@ class PointRendMaskScoringRoIHead(MaskScoringMixin, PointRendRoIHead):
     Training regresses the IoU of the coarse mask (the coarse head's
     ``mask_size``, 7x7 in mmdet's configs, upsampled to the RoI feature
     size at the head's input). At test time the head scores the
-    point-refined mask (``28 * 2**subdivision_steps`` pixels a side, 224
-    with mmdet's defaults), adaptively max-pooled to the RoI feature size.
+    point-refined mask (the coarse side times
+    ``scale_factor**subdivision_steps`` pixels a side: 7 * 2**5 = 224 with
+    mmdet's configs), adaptively max-pooled to the RoI feature size.
     """

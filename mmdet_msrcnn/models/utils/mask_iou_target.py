@@ -20,58 +20,145 @@ an in-box area ratio is needed (which blows up when the ratio is small).
 The areas inside boxes are exact for fractional boxes:
 
 * bitmaps: bilinear interpolation of a summed-area table (the integral of a
-  piecewise-constant image is bilinear inside each pixel);
+  piecewise-constant image is bilinear inside each pixel), built per
+  instance over its non-zero extent only;
 * polygons: a closed-form integral over the polygon's edges (Green's
   theorem with the edge clipped to the quadrant ``x <= a, y <= b``), then
   inclusion-exclusion over the four box corners.
 
 Everything runs on the RoIs' device with no loop over RoIs; the only loops
-are over chunks of ground-truth bitmaps (to bound memory) and over polygon
+are over the ground-truth bitmaps (one cropped table each) and over polygon
 parts while packing them into one tensor.
 """
 from typing import Tuple
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from mmdet.structures.mask import BitmapMasks, PolygonMasks
 from torch import Tensor
 
-# Summed-area tables larger than this many elements per chunk are split.
+# Summed-area tables of more than this many elements in all are built and
+# queried in several groups of ground-truth masks.
 _SAT_CHUNK_ELEMS = 1 << 24
 
 
-def _bilinear_corner_sums(sat: Tensor, sat_inds: Tensor, xs: Tensor,
-                          ys: Tensor) -> Tensor:
-    """Integral of a bitmap over ``[0, x] x [0, y]`` at fractional points.
+def _nonzero_extents(occupancy: Tensor) -> Tensor:
+    """First and one-past-last non-zero index along the last dimension.
 
     Args:
-        sat (Tensor): Summed-area tables, shape (G, H + 1, W + 1); entry
-            ``[g, j, i]`` is the sum of mask ``g`` over rows ``< j`` and
-            columns ``< i``.
-        sat_inds (Tensor): Which table each query uses, shape (R,).
-        xs (Tensor): Query x in pixels, in ``[0, W]``, shape (R, K).
-        ys (Tensor): Query y in pixels, in ``[0, H]``, shape (R, K).
+        occupancy (Tensor): Shape (N, L), uint8.
 
     Returns:
-        Tensor: Integrals, shape (R, K).
+        Tensor: ``(first, stop)`` of each row, shape (N, 2); ``(0, 0)`` for a
+        row without a non-zero entry.
     """
-    _, h1, w1 = sat.shape
-    x0 = xs.floor().clamp(0, w1 - 2)
-    y0 = ys.floor().clamp(0, h1 - 2)
-    fx = (xs - x0).to(sat.dtype)
-    fy = (ys - y0).to(sat.dtype)
+    length = occupancy.shape[-1]
+    index = torch.arange(length, device=occupancy.device)
+    occupied = occupancy > 0
+    first = torch.where(occupied, index, length).amin(-1)
+    stop = torch.where(occupied, index + 1, 0).amax(-1)
+    return torch.stack([first.clamp(max=stop), stop], -1)
+
+
+def _bitmap_areas(masks: Tensor,
+                  gt_inds: Tensor,
+                  boxes: Tensor,
+                  binarize: bool = False) -> Tuple[Tensor, Tensor]:
+    """Area of each RoI's bitmap inside its box, and the whole area.
+
+    The summed-area table of a mask only spans the mask's non-zero extent
+    (rows ``y0:y1``, columns ``x0:x1``), so its cost follows the instance
+    size rather than the image size. A full-image table entry ``[j, i]``
+    equals the cropped table's entry ``[clamp(j - y0, 0, y1 - y0),
+    clamp(i - x0, 0, x1 - x0)]``, so the lookups, and the results, are those
+    of full-image tables.
+
+    Args:
+        masks (Tensor): Binary instance masks, shape (G, H, W).
+        gt_inds (Tensor): Index of each RoI's ground truth, shape (R,).
+        boxes (Tensor): RoI boxes in pixels, clipped to the image, (R, 4).
+        binarize (bool): Count the pixels ``> 0`` instead of summing the
+            values (only the cropped parts of uint8 masks are converted).
+
+    Returns:
+        tuple[Tensor, Tensor]: Area inside the box (clamped at 0) and whole
+        mask area, float32, each of shape (R,).
+    """
+    num_rois = gt_inds.numel()
+    inside = boxes.new_zeros(num_rois, dtype=torch.float32)
+    whole = boxes.new_zeros(num_rois, dtype=torch.float32)
+    if num_rois == 0:
+        return inside, whole
+    _, h, w = masks.shape
+    dtype = torch.float32 if h * w < (1 << 24) else torch.float64
+    used, local = torch.unique(gt_inds, return_inverse=True)
+    small_ints = masks.dtype in (torch.bool, torch.uint8)
+    if binarize and not small_ints:
+        masks = masks > 0
+        small_ints = True
+    # for bool and uint8, non-zero is > 0
+    occupied = (masks if small_ints else masks != 0).view(torch.uint8)
+    extents = torch.cat([
+        _nonzero_extents(occupied.amax(2)[used]),
+        _nonzero_extents(occupied.amax(1)[used])
+    ], 1).tolist()
+    used = used.tolist()
+    xs = boxes[:, [0, 2, 0, 2]].to(dtype)
+    ys = boxes[:, [1, 1, 3, 3]].to(dtype)
+    x0 = xs.floor().clamp(0, w - 1)
+    y0 = ys.floor().clamp(0, h - 1)
+    fx = xs - x0
+    fy = ys - y0
     x0 = x0.long()
     y0 = y0.long()
-    flat = sat.reshape(-1)
-    base = sat_inds[:, None] * (h1 * w1)
-
-    def at(j, i):
-        return flat[base + j * w1 + i]
-
-    s00, s01 = at(y0, x0), at(y0, x0 + 1)
-    s10, s11 = at(y0 + 1, x0), at(y0 + 1, x0 + 1)
-    return (s00 * (1 - fx) * (1 - fy) + s01 * fx * (1 - fy) +
-            s10 * (1 - fx) * fy + s11 * fx * fy)
+    start = 0
+    while start < len(used):
+        # one group of cropped tables, packed into one flat tensor
+        tables, layout, size, stop = [], [], 0, start
+        while stop < len(used):
+            top, bottom, left, right = extents[stop]
+            numel = (bottom - top + 1) * (right - left + 1)
+            if tables and size + numel > _SAT_CHUNK_ELEMS:
+                break
+            crop = masks[used[stop], top:bottom, left:right]
+            if binarize:
+                crop = crop.bool()
+            sat = F.pad(crop.cumsum(0, dtype=dtype).cumsum(1), (1, 0, 1, 0))
+            tables.append(sat.reshape(-1))
+            layout.append([size, top, left, bottom - top, right - left])
+            size += numel
+            stop += 1
+        flat = torch.cat(tables)
+        layout = torch.tensor(layout, device=masks.device)
+        if start == 0 and stop == len(used):  # one group: every RoI
+            in_group = slice(None)
+            offset, top, left, rows, cols = (
+                v[:, None] for v in layout[local].unbind(1))
+        else:
+            in_group = (local >= start) & (local < stop)
+            offset, top, left, rows, cols = (
+                v[:, None]
+                for v in layout[local[in_group] - start].unbind(1))
+        # full-table row j / column i -> cropped table row / column
+        gy0, gx0 = y0[in_group] - top, x0[in_group] - left
+        width = cols + 1
+        row0 = torch.minimum(gy0.clamp(min=0), rows) * width + offset
+        row1 = torch.minimum((gy0 + 1).clamp(min=0), rows) * width + offset
+        col0 = torch.minimum(gx0.clamp(min=0), cols)
+        col1 = torch.minimum((gx0 + 1).clamp(min=0), cols)
+        s00, s01 = flat[row0 + col0], flat[row0 + col1]
+        s10, s11 = flat[row1 + col0], flat[row1 + col1]
+        gfx, gfy = fx[in_group], fy[in_group]
+        corner = (
+            s00 * (1 - gfx) * (1 - gfy) + s01 * gfx * (1 - gfy) +
+            s10 * (1 - gfx) * gfy + s11 * gfx * gfy)
+        area = corner[:, 3] - corner[:, 2] - corner[:, 1] + corner[:, 0]
+        inside[in_group] = area.float()
+        whole[in_group] = flat[offset + (rows + 1) * width -
+                               1].squeeze(1).float()
+        start = stop
+    return inside.clamp(min=0), whole
 
 
 def bitmap_areas_in_boxes(masks: Tensor, gt_inds: Tensor,
@@ -88,28 +175,7 @@ def bitmap_areas_in_boxes(masks: Tensor, gt_inds: Tensor,
     Returns:
         Tensor: Areas in pixels, float32, shape (R,).
     """
-    num_rois = gt_inds.numel()
-    out = boxes.new_zeros(num_rois, dtype=torch.float32)
-    if num_rois == 0:
-        return out
-    _, h, w = masks.shape
-    dtype = torch.float32 if h * w < (1 << 24) else torch.float64
-    used, local = torch.unique(gt_inds, return_inverse=True)
-    chunk = max(1, _SAT_CHUNK_ELEMS // ((h + 1) * (w + 1)))
-    xs = boxes[:, [0, 2, 0, 2]].to(dtype)
-    ys = boxes[:, [1, 1, 3, 3]].to(dtype)
-    for start in range(0, used.numel(), chunk):
-        sel = used[start:start + chunk]
-        sat = masks[sel].to(dtype).cumsum(1).cumsum(2)
-        sat = torch.nn.functional.pad(sat, (1, 0, 1, 0))
-        in_chunk = (local >= start) & (local < start + sel.numel())
-        if not bool(in_chunk.any()):
-            continue
-        corner = _bilinear_corner_sums(sat, local[in_chunk] - start,
-                                       xs[in_chunk], ys[in_chunk])
-        area = corner[:, 3] - corner[:, 2] - corner[:, 1] + corner[:, 0]
-        out[in_chunk] = area.float()
-    return out.clamp(min=0)
+    return _bitmap_areas(masks, gt_inds, boxes)[0]
 
 
 def pack_polygon_edges(polygons: PolygonMasks,
@@ -246,12 +312,10 @@ def gt_areas_in_and_out(gt_masks, gt_inds: Tensor,
             'MaskIoU targets need BitmapMasks, PolygonMasks or a (G, H, W) '
             f'tensor as ground-truth masks, got {type(gt_masks).__name__}. '
             'Load the dataset with `with_mask=True` in LoadAnnotations.')
-    bitmaps = bitmaps > 0
     if gt_inds.numel() == 0 or bitmaps.shape[0] == 0:
         zeros = boxes.new_zeros(gt_inds.numel())
         return zeros, zeros.clone()
-    whole = bitmaps[gt_inds].flatten(1).sum(1).float()
-    inside = bitmap_areas_in_boxes(bitmaps, gt_inds, boxes)
+    inside, whole = _bitmap_areas(bitmaps, gt_inds, boxes, binarize=True)
     return torch.minimum(inside, whole), whole
 
 
@@ -278,15 +342,17 @@ def mask_iou_from_areas(pred_probs: Tensor, mask_targets: Tensor,
     """
     if pred_probs.numel() == 0:
         return pred_probs.new_zeros(pred_probs.shape[0])
-    pred = (pred_probs >= mask_thr_binary).float()
-    target = (mask_targets >= 0.5).float()
-    inter = (pred * target).flatten(1).sum(1)
-    pred_area = pred.flatten(1).sum(1)
+    # counts of booleans: exact, and faster than sums of 0/1 floats
+    pred = pred_probs >= mask_thr_binary
+    target = mask_targets >= 0.5
+    inter = (pred & target).flatten(1).sum(1).float()
+    pred_area = pred.flatten(1).sum(1).float()
     grid_cells = float(pred.shape[-1] * pred.shape[-2])
     box_w = (boxes[:, 2] - boxes[:, 0]).clamp(min=1e-2)
     box_h = (boxes[:, 3] - boxes[:, 1]).clamp(min=1e-2)
     outside = (area_whole - area_inside).clamp(min=0)
-    gt_area = target.flatten(1).sum(1) + outside * grid_cells / (box_w * box_h)
+    gt_area = target.flatten(1).sum(1).float() + outside * grid_cells / (
+        box_w * box_h)
     union = pred_area + gt_area - inter
     iou = torch.where(union > 0, inter / union.clamp(min=1e-6),
                       torch.zeros_like(union))

@@ -1,0 +1,6 @@
+# Ablation (paper Table 4 (b)): the RoI feature multiplied by the target mask.
+# Only this option differs from the base demo model
+# (../demo/ms-rcnn_r18_fpn_shapes.py); see docs/ablation.md.
+_base_ = '../demo/ms-rcnn_r18_fpn_shapes.py'
+
+model = dict(roi_head=dict(mask_iou_head=dict(input_mode='multiply')))

@@ -1,0 +1,17 @@
+# Real-data benchmark: Mask Scoring R-CNN, identical to
+# mask-rcnn_r18_fpn_nuclei.py except for the MaskIoU head (sized to the slim
+# demo features, as in ../demo/ms-rcnn_r18_fpn_shapes.py).
+_base_ = './mask-rcnn_r18_fpn_nuclei.py'
+
+model = dict(
+    roi_head=dict(
+        type='mmdet_msrcnn.MaskScoringRoIHead',
+        mask_iou_head=dict(
+            type='mmdet_msrcnn.MaskIoUHead',
+            num_classes={{_base_.num_classes}},
+            roi_feat_size=14,
+            mask_size=28,
+            in_channels={{_base_.feat_channels}},
+            conv_out_channels={{_base_.feat_channels}},
+            fc_out_channels=256)),
+    train_cfg=dict(rcnn=dict(mask_thr_binary=0.5)))

@@ -1,0 +1,187 @@
+"""Helpers of the reliability tests: tiny runner configs and test hooks.
+
+Everything is sized for two shared CPU cores: 8 training images of 64 px,
+batch 2, a few iterations of the slim demo model.
+"""
+import copy
+import uuid
+
+import torch
+from mmengine.config import Config
+from mmengine.hooks import Hook
+from mmengine.runner import set_random_seed
+
+from helpers import DEMO_MS
+
+NUM_TRAIN = 8
+IMG_SIZE = 64
+
+
+def without_yapf(cfg: Config) -> Config:
+    """Skip yapf when the runner prints or saves the config.
+
+    Formatting the config text takes about a second per call (the runner
+    calls it at start and in every checkpoint); mmengine 0.10.7's
+    ``Config.fromfile`` ignores ``format_python_code`` for plain configs.
+    """
+    object.__setattr__(cfg, '_format_python_code', False)
+    return cfg
+
+
+def runner_cfg(data_root: str,
+               work_dir: str,
+               max_iters: int = 4,
+               ckpt_interval: int = 2,
+               batch_size: int = 2) -> Config:
+    """The demo Mask Scoring R-CNN as an iteration-based tiny run.
+
+    Deterministic input: no random flip, ``num_workers=0``, a seeded
+    sampler; validation is off. The learning rate changes at every
+    iteration (linear warm-up over the whole run), so a resumed run with a
+    wrong scheduler state shows.
+    """
+    cfg = without_yapf(Config.fromfile(DEMO_MS))
+    cfg.work_dir = str(work_dir)
+    cfg.experiment_name = f'reliability_{uuid.uuid4().hex[:8]}'
+    cfg.launcher = 'none'
+    cfg.log_level = 'WARNING'
+    train_pipeline = [
+        dict(type='LoadImageFromFile', backend_args=None),
+        dict(type='LoadAnnotations', with_bbox=True, with_mask=True),
+        dict(type='Resize', scale=(IMG_SIZE, IMG_SIZE), keep_ratio=True),
+        dict(type='PackDetInputs')
+    ]
+    cfg.train_dataloader = dict(
+        batch_size=batch_size,
+        num_workers=0,
+        persistent_workers=False,
+        sampler=dict(type='DefaultSampler', shuffle=True),
+        batch_sampler=dict(type='AspectRatioBatchSampler'),
+        dataset=dict(
+            type='mmdet_msrcnn.CheckedCocoDataset',
+            data_root=data_root,
+            metainfo=copy.deepcopy(cfg.metainfo),
+            ann_file='annotations/instances_train.json',
+            data_prefix=dict(img='images/train/'),
+            filter_cfg=dict(filter_empty_gt=True, min_size=8),
+            pipeline=train_pipeline))
+    for key in ('val', 'test'):
+        cfg[f'{key}_dataloader'] = None
+        cfg[f'{key}_cfg'] = None
+        cfg[f'{key}_evaluator'] = None
+    cfg.train_cfg = dict(
+        type='IterBasedTrainLoop', max_iters=max_iters, val_interval=10**6)
+    cfg.param_scheduler = [
+        dict(
+            type='LinearLR',
+            start_factor=0.1,
+            by_epoch=False,
+            begin=0,
+            end=max_iters)
+    ]
+    cfg.default_hooks.checkpoint = dict(
+        type='CheckpointHook',
+        interval=ckpt_interval,
+        by_epoch=False,
+        max_keep_ckpts=-1)
+    cfg.default_hooks.logger = dict(type='LoggerHook', interval=1)
+    cfg.log_processor = dict(
+        type='LogProcessor', window_size=1, by_epoch=False)
+    cfg.visualizer = dict(
+        type='DetLocalVisualizer',
+        vis_backends=[dict(type='LocalVisBackend')],
+        name=cfg.experiment_name)
+    cfg.randomness = dict(seed=0, deterministic=False)
+    cfg.env_cfg = dict(
+        cudnn_benchmark=False,
+        mp_cfg=dict(mp_start_method='fork', opencv_num_threads=0),
+        dist_cfg=dict(backend='gloo'))
+    cfg.resume = False
+    cfg.load_from = None
+    return cfg
+
+
+class ReseedHook(Hook):
+    """Seed every RNG from the iteration number before each iteration.
+
+    mmengine checkpoints do not hold the RNG states, so the random RoI
+    sampling after a resume would differ from the uninterrupted run. With
+    this hook the randomness of an iteration depends on its index only.
+    """
+
+    priority = 'HIGHEST'
+
+    def before_train_iter(self, runner, batch_idx, data_batch=None):
+        set_random_seed(1000 + runner.iter)
+
+
+class RecordHook(Hook):
+    """Keep the losses and learning rate of every training iteration."""
+
+    priority = 'LOW'
+
+    def __init__(self):
+        self.records = []
+
+    def after_train_iter(self,
+                         runner,
+                         batch_idx,
+                         data_batch=None,
+                         outputs=None):
+        self.records.append(
+            dict(
+                iter=runner.iter + 1,
+                lr=runner.optim_wrapper.get_lr()['lr'][0],
+                **{
+                    k: float(v)
+                    for k, v in (outputs or {}).items()
+                }))
+
+
+class StopHook(Hook):
+    """Interrupt training after ``stop_iter`` iterations (a crash)."""
+
+    priority = 'LOWEST'  # after the checkpoint hook
+
+    def __init__(self, stop_iter):
+        self.stop_iter = stop_iter
+
+    def after_train_iter(self,
+                         runner,
+                         batch_idx,
+                         data_batch=None,
+                         outputs=None):
+        if runner.iter + 1 >= self.stop_iter:
+            raise Interrupted(f'stopped after iteration {runner.iter + 1}')
+
+
+class Interrupted(RuntimeError):
+    """Raised by :class:`StopHook`."""
+
+
+def train_runner(cfg: Config, stop_iter=None):
+    """Build a runner from ``cfg``, train it, return it and its records.
+
+    Args:
+        cfg (Config): From :func:`runner_cfg`.
+        stop_iter (int, optional): Interrupt after this iteration.
+
+    Returns:
+        tuple[Runner, list[dict]]: The runner and per-iteration records.
+    """
+    from mmengine.runner import Runner
+    runner = Runner.from_cfg(cfg)
+    recorder = RecordHook()
+    runner.register_hook(ReseedHook())
+    runner.register_hook(recorder)
+    if stop_iter is not None:
+        runner.register_hook(StopHook(stop_iter))
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # two shared cores
+    try:
+        runner.train()
+    except Interrupted:
+        pass
+    finally:
+        torch.set_num_threads(threads)
+    return runner, recorder.records

@@ -1,0 +1,206 @@
+"""Paper ablations (Tables 4, 5 and 6) on the embedded shapes data set.
+
+    python tools/benchmark/ablation.py                 # all, 12 epochs each
+    python tools/benchmark/ablation.py --configs \\
+        configs/ablation/ms-rcnn_r18_fpn_shapes_tau-0.5.py
+    python tools/benchmark/ablation.py --dry-run       # list, train nothing
+    python tools/benchmark/ablation.py --epochs 1 --num-train 8 --num-val 8
+
+Every config (default: all of ``configs/ablation`` and the base
+``configs/demo/ms-rcnn_r18_fpn_shapes.py``, which is Table 4 (a), Table 5 #1
+and Table 6 "all positive RoIs") is trained and evaluated through
+``tools/demo.py``'s ``build_cfg`` / ``run_one`` with the same seed. Each
+writes ``<work-dir>/<config>/metrics.json``; the tables (setting | AP | AP50
+| AP75, in %) are printed, and written as markdown (``--out-md``) and json
+(``<work-dir>/ablation_results.json``).
+
+AP is the segm AP ranked by the mask score (``mask_quality/segm_*``), the
+quantity the paper ablates; ``--ap-source cls_score`` takes CocoMetric's
+``coco/segm_*`` instead (classification-score ranking).
+"""
+import argparse
+import glob
+import os
+import os.path as osp
+import sys
+import time
+
+sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
+import common  # noqa: E402
+
+REPO = common.REPO
+BASE = 'ms-rcnn_r18_fpn_shapes'
+BASE_CONFIG = osp.join(REPO, 'configs/demo', BASE + '.py')
+ABLATION_DIR = osp.join(REPO, 'configs/ablation')
+
+#: (title, [(config name, setting)]) in the paper's order.
+TABLES = [
+    ('Table 4: MaskIoU head input', [
+        (BASE, '(a) target mask, concat RoI feature [base]'),
+        (BASE + '_input-multiply', '(b) target mask x RoI feature'),
+        (BASE + '_input-concat-all-classes',
+         '(c) all masks, concat RoI feature'),
+        (BASE + '_input-hires-feature',
+         '(d) target mask, concat 28x28 RoI feature'),
+        (BASE + '_input-mask-only', '(e) target mask only'),
+        (BASE + '_input-feature-only', '(f) RoI feature only'),
+    ]),
+    ('Table 5: regressed outputs', [
+        (BASE, '#1 ground-truth class [base]'),
+        (BASE + '_target-all-classes', '#2 all classes (others 0)'),
+        (BASE + '_target-present-classes', '#3 classes present in the RoI'),
+    ]),
+    ('Table 6: training RoIs', [
+        (BASE, 'all positive RoIs [base]'),
+        (BASE + '_tau-0', 'tau = 0 (IoU > 0)'),
+        (BASE + '_tau-0.3', 'tau = 0.3'),
+        (BASE + '_tau-0.5', 'tau = 0.5'),
+        (BASE + '_tau-0.7', 'tau = 0.7'),
+    ]),
+]
+
+AP_KEYS = {
+    'mask_score': ('mask_quality/segm_mAP', 'mask_quality/segm_mAP_50',
+                   'mask_quality/segm_mAP_75'),
+    'cls_score': ('coco/segm_mAP', 'coco/segm_mAP_50', 'coco/segm_mAP_75'),
+}
+
+
+def default_configs():
+    """The base demo config and every config of configs/ablation."""
+    return [BASE_CONFIG] + sorted(
+        glob.glob(osp.join(ABLATION_DIR, '*.py')))
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument('--configs', nargs='+', help='default: all')
+    parser.add_argument('--epochs', type=int, help='override max_epochs')
+    parser.add_argument('--seed', type=int, default=0)
+    parser.add_argument(
+        '--work-dir', default=osp.join(REPO, 'work_dirs/ablation'))
+    parser.add_argument('--data-root', default=osp.join(REPO, 'data/shapes'))
+    parser.add_argument(
+        '--num-train', type=int, help='train on a subset (smoke runs)')
+    parser.add_argument(
+        '--num-val', type=int, help='test on a subset (smoke runs)')
+    parser.add_argument(
+        '--num-vis', type=int, default=0, help='validation images to draw')
+    parser.add_argument(
+        '--ap-source', choices=sorted(AP_KEYS), default='mask_score')
+    parser.add_argument(
+        '--skip-existing',
+        action='store_true',
+        help='reuse <work-dir>/<config>/metrics.json when it was made with '
+        'the same epochs, seed and subsets')
+    parser.add_argument(
+        '--dry-run',
+        action='store_true',
+        help='build every config and print the empty tables; train nothing')
+    parser.add_argument('--out-md', help='markdown tables (default: '
+                        '<work-dir>/ablation_results.md)')
+    return parser.parse_args(argv)
+
+
+def build_tables(results, ap_source='mask_score'):
+    """Text and markdown tables of the measured configs.
+
+    Args:
+        results (dict): Config name -> row of :func:`common.run_config`
+            (``None`` for not yet measured).
+        ap_source (str): A key of :data:`AP_KEYS`.
+
+    Returns:
+        tuple[str, str]: Plain text and markdown of all tables; configs
+        outside :data:`TABLES` go to an "Other configs" table.
+    """
+    header = ['setting', 'AP', 'AP50', 'AP75']
+    keys = AP_KEYS[ap_source]
+    known = {name for _, rows in TABLES for name, _ in rows}
+    tables = list(TABLES)
+    others = [(n, n) for n in results if n not in known]
+    if others:
+        tables.append(('Other configs', others))
+    texts, mds = [], []
+    for title, settings in tables:
+        rows = []
+        for name, label in settings:
+            if name not in results:
+                continue
+            row = results[name]
+            metrics = row['metrics'] if row else {}
+            rows.append([label] + [common.fmt(metrics.get(k)) for k in keys])
+        if rows:
+            text, md = common.render_table(header, rows, title)
+            texts.append(text)
+            mds.append(md)
+    return '\n\n'.join(texts), '\n\n'.join(mds)
+
+
+def _reusable(path, args):
+    if not (args.skip_existing and osp.exists(path)):
+        return None
+    row = common.load_json(path)
+    want = dict(seed=args.seed, num_train=args.num_train,
+                num_val=args.num_val)
+    if any(row.get(k) != v for k, v in want.items()):
+        return None
+    if args.epochs and row.get('epochs') != args.epochs:
+        return None
+    return row
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    common.setup_registries()
+    demo = common.import_demo()
+    from mmdet_msrcnn.datasets import generate_shapes_dataset
+    info = generate_shapes_dataset(args.data_root, seed=0)
+    print(f"shapes data set: {info['data_root']} "
+          f"({'written' if info['generated'] else 'up to date'})")
+    configs = args.configs or default_configs()
+    results = {}
+    start = time.time()
+    for config in configs:
+        name = common.config_name(config)
+        if args.dry_run:
+            cfg = demo.build_cfg(config, args)
+            head = cfg.model.roi_head.get('mask_iou_head', {})
+            print(f'{name}: epochs={cfg.train_cfg.max_epochs} '
+                  f"input_mode={head.get('input_mode', 'concat')} "
+                  f"target_mode={head.get('target_mode', 'gt_class')} "
+                  f"iou_thr={head.get('iou_thr')} -> {cfg.work_dir}")
+            results[name] = None
+            continue
+        path = osp.join(args.work_dir, name, 'metrics.json')
+        row = _reusable(path, args)
+        if row is None:
+            row = common.run_config(config, args, args.num_train,
+                                    args.num_val)
+        else:
+            print(f'{name}: reusing {path}')
+        results[name] = row
+    text, md = build_tables(results, args.ap_source)
+    source = ('mask-score ranked segm AP (mask_quality/segm_*)'
+              if args.ap_source == 'mask_score' else
+              'classification-score ranked segm AP (coco/segm_*)')
+    note = (f'AP in %: {source}; seed {args.seed}'
+            + (f', {args.epochs} epochs' if args.epochs else '')
+            + (f', {args.num_train} training images (smoke run)'
+               if args.num_train else '')
+            + ('; dry run: nothing measured' if args.dry_run else ''))
+    print('\n' + text + '\n\n' + note)
+    out_md = args.out_md or osp.join(args.work_dir, 'ablation_results.md')
+    out_json = osp.join(args.work_dir, 'ablation_results.json')
+    common.save_json(
+        dict(note=note, ap_source=args.ap_source, results=results), out_json)
+    os.makedirs(osp.dirname(osp.abspath(out_md)), exist_ok=True)
+    with open(out_md, 'w') as f:
+        f.write(md + '\n\n' + note + '\n')
+    print(f'\nwrote {out_md} and {out_json} in '
+          f'{(time.time() - start) / 60:.1f} min')
+    return results
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,261 @@
+"""Shared pieces of the benchmark tools (ablation.py, nuclei.py).
+
+Configs are trained and evaluated through ``tools/demo.py``'s
+``build_cfg`` / ``run_one`` (mmengine's Runner, CocoMetric and
+MaskQualityMetric, mask-quality plots), so every benchmark number comes
+from the same path as the demo's. This module adds data subsets for smoke
+runs, a short timing probe, per-config metrics json and table rendering
+(plain text and markdown).
+"""
+import json
+import math
+import os
+import os.path as osp
+import sys
+import time
+
+import numpy as np
+
+HERE = osp.dirname(osp.abspath(__file__))
+TOOLS = osp.dirname(HERE)
+REPO = osp.dirname(TOOLS)
+
+
+def import_demo():
+    """``tools/demo.py`` as a module (tools/ is not a package)."""
+    for path in (REPO, TOOLS):
+        if path not in sys.path:
+            sys.path.insert(0, path)
+    import demo
+    return demo
+
+
+def setup_registries() -> None:
+    """mmdet's registries (not the default scope) and our package."""
+    import_demo()
+    from mmdet.utils import register_all_modules
+    register_all_modules(init_default_scope=False)
+    import mmdet_msrcnn  # noqa: F401
+
+
+def config_name(config: str) -> str:
+    """``configs/x/name.py`` -> ``name``."""
+    return osp.splitext(osp.basename(config))[0]
+
+
+def _subset(num: int, total: int):
+    """``num`` indices spread evenly over ``range(total)``."""
+    if num >= total:
+        return None
+    return sorted({int(i) for i in np.linspace(0, total - 1, num)})
+
+
+def _num_images(loader) -> int:
+    """Number of images in a dataloader config's annotation file."""
+    ds = loader.dataset
+    ann = osp.join(ds.data_root, ds.ann_file)
+    with open(ann) as f:
+        return len(json.load(f)['images'])
+
+
+def limit_data(cfg, num_train=None, num_val=None) -> None:
+    """Train / test on an evenly spread subset (smoke runs, probes).
+
+    Uses mmengine's ``BaseDataset(indices=...)``; indices count the images
+    of the annotation file before mmdet's filtering of empty images. The
+    metrics still evaluate every image of the val annotation file, so AP
+    on a subset is a smoke number only.
+
+    Args:
+        cfg (Config): A config from ``demo.build_cfg``; changed in place.
+        num_train (int, optional): Training images to keep.
+        num_val (int, optional): Validation images to keep.
+    """
+    if num_train:
+        inds = _subset(num_train, _num_images(cfg.train_dataloader))
+        if inds is not None:
+            cfg.train_dataloader.dataset.indices = inds
+    if num_val:
+        inds = _subset(num_val, _num_images(cfg.test_dataloader))
+        if inds is not None:
+            for key in ('val_dataloader', 'test_dataloader'):
+                if cfg.get(key) is not None:
+                    cfg[key].dataset.indices = inds
+
+
+def to_jsonable(obj):
+    """Floats for numpy / torch scalars, recursively; nan -> None."""
+    if isinstance(obj, dict):
+        return {str(k): to_jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [to_jsonable(v) for v in obj]
+    if hasattr(obj, 'item') and not isinstance(obj, (str, bytes)):
+        obj = obj.item()
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    return obj
+
+
+def save_json(obj, path: str) -> None:
+    os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
+    with open(path, 'w') as f:
+        json.dump(to_jsonable(obj), f, indent=1)
+
+
+def load_json(path: str):
+    with open(path) as f:
+        return json.load(f)
+
+
+def no_val_loop(cfg) -> None:
+    """Drop the validation loop; the test loop evaluates once at the end.
+
+    ``demo.build_cfg`` sets ``val_interval`` past the last epoch, but
+    mmengine's ``EpochBasedTrainLoop`` still validates after the last
+    epoch, so the val set would be evaluated twice (val, then test).
+    """
+    cfg.val_cfg = None
+    cfg.val_dataloader = None
+    cfg.val_evaluator = None
+
+
+def run_config(config: str, args, num_train=None, num_val=None,
+               extra=None) -> dict:
+    """Train and evaluate one config as tools/demo.py does; save metrics.
+
+    Args:
+        config (str): Config path.
+        args (Namespace): With demo's ``work_dir``, ``data_root``,
+            ``epochs``, ``seed`` and ``num_vis``.
+        num_train (int, optional): Training subset size (smoke runs).
+        num_val (int, optional): Validation subset size (smoke runs).
+        extra (dict, optional): Stored in the json as well.
+
+    Returns:
+        dict: ``name``, ``config``, ``metrics`` (the Runner's test metrics),
+        ``train_s``, ``test_s``, ``epochs``, ``seed``, ``num_train``,
+        ``num_val``, ``files`` and ``extra``; also written to
+        ``<work_dir>/<name>/metrics.json``.
+    """
+    demo = import_demo()
+    cfg = demo.build_cfg(config, args)
+    limit_data(cfg, num_train, num_val)
+    no_val_loop(cfg)
+    row = demo.run_one(config, args, cfg)
+    row.update(
+        config=osp.relpath(osp.abspath(config), REPO),
+        epochs=cfg.train_cfg.max_epochs,
+        seed=args.seed,
+        num_train=num_train,
+        num_val=num_val,
+        extra=extra or {})
+    row['metrics'] = to_jsonable(dict(row['metrics']))
+    save_json(row, osp.join(cfg.work_dir, 'metrics.json'))
+    return row
+
+
+def probe_config(config: str, args, iters: int = 20,
+                 num_val: int = 0) -> dict:
+    """Time ``iters`` training iterations (and optionally some inference).
+
+    Trains one epoch on ``iters * batch_size`` evenly spread training
+    images (so exactly ``iters`` iterations, the real pipeline and model),
+    reads the per-iteration times that mmengine's logger records, and
+    projects the full schedule of the config.
+
+    Args:
+        config (str): Config path.
+        args (Namespace): As for :func:`run_config`.
+        iters (int): Training iterations to time.
+        num_val (int): If > 0, also time the test loop on that many val
+            images (no metrics are computed then).
+
+    Returns:
+        dict: ``s_per_iter`` (median, first 3 iterations skipped),
+        ``data_s_per_iter``, ``iters_per_epoch``, ``max_epochs``,
+        ``projected_train_min`` and, with ``num_val``, ``s_per_val_image``
+        and ``projected_test_min`` (inference only, all val images).
+    """
+    from mmengine.runner import Runner
+    demo = import_demo()
+    cfg = demo.build_cfg(config, args)
+    max_epochs = cfg.train_cfg.max_epochs
+    batch = cfg.train_dataloader.batch_size
+    num_train = _num_images(cfg.train_dataloader)
+    num_val_all = _num_images(cfg.test_dataloader)
+    cfg.work_dir = osp.join(cfg.work_dir, 'probe')
+    cfg.train_cfg.max_epochs = 1
+    no_val_loop(cfg)
+    cfg.default_hooks.checkpoint = dict(type='CheckpointHook', interval=-1)
+    cfg.default_hooks.logger.interval = 1
+    limit_data(cfg, num_train=iters * batch, num_val=num_val or None)
+    runner = Runner.from_cfg(cfg)
+    runner.train()
+    hub = runner.message_hub
+    times = np.asarray(hub.get_scalar('train/time').data[0])
+    data_times = np.asarray(hub.get_scalar('train/data_time').data[0])
+    skip = min(3, max(len(times) - 1, 0))
+    s_iter = float(np.median(times[skip:]))
+    iters_per_epoch = math.ceil(num_train / batch)
+    out = dict(
+        config=osp.relpath(osp.abspath(config), REPO),
+        iters_timed=int(len(times)),
+        s_per_iter=s_iter,
+        data_s_per_iter=float(np.median(data_times[skip:])),
+        iters_per_epoch=iters_per_epoch,
+        max_epochs=max_epochs,
+        projected_train_min=s_iter * iters_per_epoch * max_epochs / 60)
+    if num_val:
+        import torch
+        runner.model.eval()
+        start, seen = time.time(), 0
+        for data in runner.test_dataloader:
+            with torch.no_grad():
+                seen += len(runner.model.test_step(data))
+        per_img = (time.time() - start) / max(seen, 1)
+        out.update(s_per_val_image=per_img,
+                   projected_test_min=per_img * num_val_all / 60)
+    return out
+
+
+def fmt(value, digits: int = 1, scale: float = 100.) -> str:
+    """A metric for a table: ``value * scale`` or ``-`` when missing."""
+    if value is None:
+        return '-'
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        return str(value)
+    if not math.isfinite(value) or value < 0:  # COCOeval's -1: undefined
+        return '-'
+    return f'{value * scale:.{digits}f}'
+
+
+def render_table(header, rows, title=None):
+    """A table as aligned plain text and as markdown.
+
+    Args:
+        header (list[str]): Column names.
+        rows (list[list[str]]): Cells, already formatted.
+        title (str, optional): Printed above both.
+
+    Returns:
+        tuple[str, str]: Plain text and markdown.
+    """
+    cols = list(zip(*([header] + rows))) if rows else [[h] for h in header]
+    widths = [max(len(c) for c in col) for col in cols]
+
+    def line(cells):
+        first = cells[0].ljust(widths[0])
+        rest = [c.rjust(w) for c, w in zip(cells[1:], widths[1:])]
+        return ' | '.join([first] + rest)
+
+    text = [line(header), '-+-'.join('-' * w for w in widths)]
+    text += [line(r) for r in rows]
+    md = ['| ' + ' | '.join(header) + ' |',
+          '|' + '|'.join([':---'] + ['---:'] * (len(header) - 1)) + '|']
+    md += ['| ' + ' | '.join(r) + ' |' for r in rows]
+    if title:
+        text = [title] + text
+        md = [f'**{title}**', ''] + md
+    return '\n'.join(text), '\n'.join(md)
