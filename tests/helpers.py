@@ -49,8 +49,13 @@ def demo_batch(model, num_classes, batch_size=1, size=96, num_items=None,
         batch_size=batch_size,
         image_shapes=[(3, size, size)] * batch_size,
         num_items=num_items or [3] * batch_size,
-        num_classes=num_classes,
+        # demo_mm_inputs cannot draw labels of a single class
+        num_classes=max(num_classes, 2),
         with_mask=True,
         with_semantic=with_semantic)
+    if num_classes == 1:
+        for sample in packed['data_samples']:
+            sample.gt_instances.labels = torch.zeros_like(
+                sample.gt_instances.labels)
     data = model.data_preprocessor(packed, training)
     return data['inputs'], data['data_samples']

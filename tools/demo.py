@@ -27,9 +27,11 @@ SUMMARY_KEYS = [
     ('mask AP', 'coco/segm_mAP'),
     ('mask AP50', 'coco/segm_mAP_50'),
     ('mask AP75', 'coco/segm_mAP_75'),
-    ('pred-vs-true IoU pearson', 'mask_quality/pearson_iou'),
-    ('pred-vs-true IoU spearman', 'mask_quality/spearman_iou'),
-    ('cls-score-vs-true IoU pearson', 'mask_quality/pearson_cls'),
+    ('mask score vs true IoU, pearson', 'mask_quality/pearson_mask_score'),
+    ('cls score vs true IoU, pearson', 'mask_quality/pearson_cls'),
+    ('pred MaskIoU vs true, pearson', 'mask_quality/pearson_iou'),
+    ('pred MaskIoU vs true, pearson, hits', 'mask_quality/pearson_iou_hits'),
+    ('cls score vs true IoU, pearson, hits', 'mask_quality/pearson_cls_hits'),
     ('mask-score calibration error', 'mask_quality/ece'),
     ('oracle mask AP (true-IoU rescoring)', 'mask_quality/oracle_segm_mAP'),
 ]
@@ -73,14 +75,33 @@ def build_cfg(config, args):
     if args.epochs:
         cfg.train_cfg.max_epochs = args.epochs
         cfg.default_hooks.checkpoint.interval = args.epochs
-    # evaluate once, after training, with the test loop
-    cfg.train_cfg.val_interval = cfg.train_cfg.max_epochs + 1
+    # evaluate once, after training, with the test loop (mmengine would
+    # validate after the last epoch whatever val_interval says)
+    cfg.val_cfg = None
+    cfg.val_dataloader = None
+    cfg.val_evaluator = None
     cfg.randomness = dict(seed=args.seed)
     cfg.visualizer = dict(
         type='mmdet_msrcnn.MaskScoreVisualizer',
         vis_backends=[dict(type='LocalVisBackend')],
         name='visualizer')
     return cfg
+
+
+def _enlarge(img, sample, min_side):
+    """Scale a small image and its predictions up so labels are legible."""
+    import mmcv
+    import torch.nn.functional as F
+    scale = max(1, min_side // min(img.shape[:2]))
+    if scale == 1:
+        return img, sample
+    img = mmcv.imrescale(img, scale, interpolation='nearest')
+    inst = sample.pred_instances
+    inst.bboxes = inst.bboxes * scale
+    inst.masks = F.interpolate(
+        inst.masks[None].float(), scale_factor=scale,
+        mode='nearest')[0] > 0.5
+    return img, sample
 
 
 def draw_examples(runner, out_dir, num):
@@ -97,6 +118,7 @@ def draw_examples(runner, out_dir, num):
             if len(written) >= num:
                 return written
             img = mmcv.imread(sample.img_path, channel_order='rgb')
+            img, sample = _enlarge(img, sample, min_side=512)
             out_file = osp.join(out_dir, osp.basename(sample.img_path))
             runner.visualizer.add_datasample(
                 osp.basename(sample.img_path),

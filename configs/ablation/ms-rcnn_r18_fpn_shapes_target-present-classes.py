@@ -4,5 +4,4 @@
 # (../demo/ms-rcnn_r18_fpn_shapes.py); see docs/ablation.md.
 _base_ = '../demo/ms-rcnn_r18_fpn_shapes.py'
 
-model = dict(
-    roi_head=dict(mask_iou_head=dict(target_mode='present_classes')))
+model = dict(roi_head=dict(mask_iou_head=dict(target_mode='present_classes')))

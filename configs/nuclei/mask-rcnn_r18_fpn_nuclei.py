@@ -98,8 +98,7 @@ test_evaluator = val_evaluator
 
 train_cfg = dict(max_epochs=max_epochs, val_interval=max_epochs)
 param_scheduler = [
-    dict(type='LinearLR', start_factor=0.01, by_epoch=False, begin=0,
-         end=200),
+    dict(type='LinearLR', start_factor=0.01, by_epoch=False, begin=0, end=200),
     dict(
         type='MultiStepLR',
         begin=0,

@@ -527,6 +527,11 @@ class MaskQualityMetric(BaseMetric):
       it, e.g. Mask R-CNN) with the true MaskIoU;
     - ``pearson_cls`` / ``spearman_cls``: same for the classification
       score;
+    - ``pearson_mask_score`` / ``spearman_mask_score``: same for the final
+      mask score (what ranks masks in segm AP).
+    - ``pearson_iou_hits`` / ``pearson_cls_hits``: predicted MaskIoU resp.
+      classification score vs true MaskIoU over the detections whose true
+      MaskIoU is above 0 (false positives left out).
     - ``ece``: calibration error of the final mask score (``mask_scores``,
       else ``scores``) as an estimate of the true MaskIoU, with
       ``num_bins`` equal-width bins on [0, 1];
@@ -662,6 +667,16 @@ class MaskQualityMetric(BaseMetric):
             correlations(pred_iou, true_iou)
         eval_results['pearson_cls'], eval_results['spearman_cls'] = \
             correlations(records['score'][keep], true_iou)
+        eval_results['pearson_mask_score'], \
+            eval_results['spearman_mask_score'] = correlations(
+                records['mask_score'][keep], true_iou)
+        # on detections that overlap an object of their class (true IoU >
+        # 0): how well mask quality is ranked once false positives are out
+        hit = true_iou > 0
+        eval_results['pearson_iou_hits'], _ = correlations(
+            pred_iou[hit], true_iou[hit])
+        eval_results['pearson_cls_hits'], _ = correlations(
+            records['score'][keep][hit], true_iou[hit])
         eval_results['ece'] = expected_calibration_error(
             records['mask_score'][keep], true_iou, self.num_bins)
         eval_results['num_dets'] = int(keep.sum())

@@ -213,6 +213,16 @@ def test_ms_rcnn_metrics(ann_file, tmp_path, as_instance_data):
         np.corrcoef(scores[keep], true[keep])[0, 1])
     assert res['mask_quality/spearman_cls'] == pytest.approx(
         stats.spearmanr(scores[keep], true[keep])[0])
+    assert res['mask_quality/pearson_mask_score'] == pytest.approx(
+        np.corrcoef(mask_scores[keep], true[keep])[0, 1])
+    assert res['mask_quality/spearman_mask_score'] == pytest.approx(
+        stats.spearmanr(mask_scores[keep], true[keep])[0])
+    hit = keep & (true > 0)
+    assert hit.sum() < keep.sum()  # the fixture has false positives
+    assert res['mask_quality/pearson_iou_hits'] == pytest.approx(
+        np.corrcoef(ious[hit], true[hit])[0, 1])
+    assert res['mask_quality/pearson_cls_hits'] == pytest.approx(
+        np.corrcoef(scores[hit], true[hit])[0, 1])
 
     # ECE by hand. Kept mask scores .72 .68 .35 .12 .055 .5525 .22 .045:
     # .055 and .045 (true IoU 0 and 0) share bin 0, the rest are alone.

@@ -79,9 +79,8 @@ def test_ablation_config_trains_and_predicts(config):
     assert head.convs[0].in_channels == first_in
     assert head.roi_feat_size == side
     seen = []
-    hook = head.register_forward_hook(
-        lambda mod, args, out: seen.append(
-            (tuple(args[0].shape), tuple(args[1].shape), tuple(out.shape))))
+    hook = head.register_forward_hook(lambda mod, args, out: seen.append(
+        (tuple(args[0].shape), tuple(args[1].shape), tuple(out.shape))))
     try:
         model.train()
         losses = model.loss(*demo_batch(model, NUM_CLASSES, size=64))
@@ -91,8 +90,8 @@ def test_ablation_config_trains_and_predicts(config):
         model.eval()
         model.test_cfg.rcnn.score_thr = 0.0
         with torch.no_grad():
-            results = model.predict(*demo_batch(
-                model, NUM_CLASSES, size=64, training=False))
+            results = model.predict(
+                *demo_batch(model, NUM_CLASSES, size=64, training=False))
     finally:
         hook.remove()
     mask_channels = NUM_CLASSES if input_mode == 'concat_all_classes' \
@@ -132,21 +131,28 @@ def two_gt_case():
     probs[1, 1] = 0.9
     probs[1, 0, :, 0:2] = 0.9
     probs[2, 1] = 0.9
-    mask_targets = mask_target([boxes], [res.pos_assigned_gt_inds],
-                               [gt.masks], ConfigDict(mask_size=(4, 4)))
+    mask_targets = mask_target([boxes], [res.pos_assigned_gt_inds], [gt.masks],
+                               ConfigDict(mask_size=(4, 4)))
     return gt, res, probs, mask_targets
 
 
 def tiny_head(**kwargs):
     return MaskIoUHead(
-        num_classes=2, roi_feat_size=2, mask_size=4, in_channels=4,
-        conv_out_channels=4, fc_out_channels=8, **kwargs)
+        num_classes=2,
+        roi_feat_size=2,
+        mask_size=4,
+        in_channels=4,
+        conv_out_channels=4,
+        fc_out_channels=8,
+        **kwargs)
 
 
 def _targets(head, gt, res, probs, mask_targets):
     labels = res.pos_gt_labels
     return head.get_targets(
-        probs[torch.arange(3), labels], mask_targets, [res], [gt], 0.5,
+        probs[torch.arange(3), labels],
+        mask_targets, [res], [gt],
+        0.5,
         all_mask_probs=probs)
 
 
@@ -162,8 +168,8 @@ def test_case_mask_targets_are_the_hand_ones():
 @pytest.mark.parametrize('mode', ['gt_class', 'all_classes'])
 def test_gt_class_targets_by_hand(mode):
     gt, res, probs, mask_targets = two_gt_case()
-    targets = _targets(tiny_head(target_mode=mode), gt, res, probs,
-                       mask_targets)
+    targets = _targets(
+        tiny_head(target_mode=mode), gt, res, probs, mask_targets)
     assert torch.allclose(targets, torch.tensor([0.5, 0.6, 0.75]))
 
 
@@ -188,8 +194,7 @@ def test_losses_of_the_three_target_modes_by_hand():
         # 6 pairs: the other class has target 0
         'all_classes': (gt_sq + 0.3**2 + 0.1**2 + 0.2**2) / 6,
         # 5 pairs: r2 has no class-0 instance inside it
-        'present_classes':
-        (gt_sq + (0.3 - 0.25)**2 + (0.1 - 0.2)**2) / 5,
+        'present_classes': (gt_sq + (0.3 - 0.25)**2 + (0.1 - 0.2)**2) / 5,
     }
     for mode, value in expected.items():
         head = tiny_head(target_mode=mode)
@@ -225,13 +230,13 @@ def test_present_classes_picks_the_largest_instance_in_the_roi():
     mask_targets = mask_target([res.pos_priors], [res.pos_assigned_gt_inds],
                                [gt.masks], ConfigDict(mask_size=(4, 4)))
     head = tiny_head(target_mode='present_classes')
-    targets = head.get_targets(probs[:, 1], mask_targets, [res], [gt],
-                               all_mask_probs=probs)
+    targets = head.get_targets(
+        probs[:, 1], mask_targets, [res], [gt], all_mask_probs=probs)
     # class 0 vs instance 1 (not 0): 32 / 64; class 1: exactly GT 2
     assert torch.allclose(targets, torch.tensor([[0.5, 1.0]]))
     # a class-agnostic mask head: the one mask is scored for both classes
-    targets = head.get_targets(probs[:, 1], mask_targets, [res], [gt],
-                               all_mask_probs=probs[:, 1:])
+    targets = head.get_targets(
+        probs[:, 1], mask_targets, [res], [gt], all_mask_probs=probs[:, 1:])
     assert torch.allclose(targets, torch.tensor([[0.0, 1.0]]))
 
 
@@ -243,8 +248,8 @@ def test_present_classes_without_other_instances():
         pos_assigned_gt_inds=torch.tensor([0]),
         pos_gt_labels=torch.tensor([0]))
     head = tiny_head(target_mode='present_classes')
-    targets = head.get_targets(probs[:1, 0], mask_targets[:1], [res], [gt],
-                               all_mask_probs=probs[:1])
+    targets = head.get_targets(
+        probs[:1, 0], mask_targets[:1], [res], [gt], all_mask_probs=probs[:1])
     assert torch.allclose(targets, torch.tensor([[0.5, -1.0]]))
 
 
@@ -253,8 +258,9 @@ def test_present_classes_without_other_instances():
 def test_mask_quality_max_dets_counts_crowded_images():
     from pycocotools.coco import COCO
 
-    from mmdet_msrcnn.evaluation.mask_quality_metric import (
-        coco_segm_stats, coco_stat_names, encode_masks)
+    from mmdet_msrcnn.evaluation.mask_quality_metric import (coco_segm_stats,
+                                                             coco_stat_names,
+                                                             encode_masks)
     num, side = 150, 8
     masks = np.zeros((num, 120, 160), dtype=np.uint8)
     for i in range(num):
@@ -266,23 +272,30 @@ def test_mask_quality_max_dets_counts_crowded_images():
         images=[dict(id=1, width=160, height=120)],
         categories=[dict(id=1, name='nucleus')],
         annotations=[
-            dict(id=i + 1, image_id=1, category_id=1, segmentation=rle,
-                 area=float(side * side), bbox=[0, 0, side, side],
-                 iscrowd=0) for i, rle in enumerate(rles)
+            dict(
+                id=i + 1,
+                image_id=1,
+                category_id=1,
+                segmentation=rle,
+                area=float(side * side),
+                bbox=[0, 0, side, side],
+                iscrowd=0) for i, rle in enumerate(rles)
         ])
     coco.createIndex()
-    records = dict(img_id=np.ones(num, dtype=np.int64),
-                   category_id=np.ones(num, dtype=np.int64), rles=rles)
+    records = dict(
+        img_id=np.ones(num, dtype=np.int64),
+        category_id=np.ones(num, dtype=np.int64),
+        rles=rles)
     scores = np.linspace(1, 0.5, num)
     default, _ = coco_segm_stats(coco, records, scores)
     assert default[0] < 0.7  # only the top 100 of 150 count
-    crowded, text = coco_segm_stats(coco, records, scores,
-                                    max_dets=(100, 300, 1000))
+    crowded, text = coco_segm_stats(
+        coco, records, scores, max_dets=(100, 300, 1000))
     assert crowded[0] == pytest.approx(1.0)
     assert crowded[1] == pytest.approx(1.0)
     assert 'maxDets=1000' in text
-    assert coco_stat_names((100, 300, 1000))[6:9] == ('AR@100', 'AR@300',
-                                                      'AR@1000')
+    assert coco_stat_names(
+        (100, 300, 1000))[6:9] == ('AR@100', 'AR@300', 'AR@1000')
 
 
 def test_mask_quality_records_with_more_than_255_detections():
@@ -299,15 +312,23 @@ def test_mask_quality_records_with_more_than_255_detections():
         images=[dict(id=1, width=20, height=20)],
         categories=[dict(id=1, name='nucleus')],
         annotations=[
-            dict(id=1, image_id=1, category_id=1,
-                 segmentation=encode_masks(masks[:1])[0], area=1.,
-                 bbox=[0, 0, 1, 1], iscrowd=0)
+            dict(
+                id=1,
+                image_id=1,
+                category_id=1,
+                segmentation=encode_masks(masks[:1])[0],
+                area=1.,
+                bbox=[0, 0, 1, 1],
+                iscrowd=0)
         ])
     coco.createIndex()
-    result = dict(img_id=1, scores=np.full(num, 0.9),
-                  labels=np.zeros(num, dtype=np.int64),
-                  masks=encode_masks(masks), mask_ious=None,
-                  mask_scores=None)
+    result = dict(
+        img_id=1,
+        scores=np.full(num, 0.9),
+        labels=np.zeros(num, dtype=np.int64),
+        masks=encode_masks(masks),
+        mask_ious=None,
+        mask_scores=None)
     records = build_records(coco, [result], [1])
     assert np.array_equal(records['area'], masks.sum((1, 2)))
     assert records['true_iou'][0] == 1.0
@@ -340,15 +361,15 @@ def test_ablation_smoke_run_fills_its_row(tmp_path):
     config = osp.join(ABLATION_DIR, 'ms-rcnn_r18_fpn_shapes_tau-0.5.py')
     out_md = tmp_path / 'tables.md'
     results = ablation.main([
-        '--configs', config, '--epochs', '1', '--num-train', '4',
-        '--num-val', '2', '--work-dir',
+        '--configs', config, '--epochs', '1', '--num-train', '4', '--num-val',
+        '2', '--work-dir',
         str(tmp_path), '--out-md',
         str(out_md)
     ])
     row = results['ms-rcnn_r18_fpn_shapes_tau-0.5']
     assert row['epochs'] == 1 and row['num_train'] == 4
-    assert osp.exists(
-        tmp_path / 'ms-rcnn_r18_fpn_shapes_tau-0.5' / 'metrics.json')
+    assert osp.exists(tmp_path / 'ms-rcnn_r18_fpn_shapes_tau-0.5' /
+                      'metrics.json')
     md = out_md.read_text()
     assert re.search(r'\| tau = 0\.5 \| \d+\.\d \| \d+\.\d \| \d+\.\d \|',
                      md), md
@@ -359,8 +380,10 @@ def test_nuclei_table_has_every_column_and_seed_means():
     metrics = {key: 0.5 for _, key, _, _ in nuclei.COLUMNS}
     runs = [
         dict(model='MS R-CNN', seed=0, metrics=dict(metrics)),
-        dict(model='MS R-CNN', seed=1,
-             metrics=dict(metrics, **{'mask_quality/segm_mAP': 0.3})),
+        dict(
+            model='MS R-CNN',
+            seed=1,
+            metrics=dict(metrics, **{'mask_quality/segm_mAP': 0.3})),
     ]
     text, md = nuclei.build_table(runs)
     header = md.splitlines()[2]
@@ -372,8 +395,7 @@ def test_nuclei_table_has_every_column_and_seed_means():
 
 # ----------------------------------------------------------------------
 # nuclei configs (1 class: mmdet's demo_mm_inputs needs 2 or more)
-NUCLEI_CONFIGS = sorted(
-    glob.glob(osp.join(REPO_ROOT, 'configs/nuclei/*.py')))
+NUCLEI_CONFIGS = sorted(glob.glob(osp.join(REPO_ROOT, 'configs/nuclei/*.py')))
 
 
 def one_class_batch(model, size=64, training=True):
@@ -382,8 +404,11 @@ def one_class_batch(model, size=64, training=True):
     from mmdet.testing import demo_mm_inputs
     torch.manual_seed(0)
     packed = demo_mm_inputs(
-        batch_size=1, image_shapes=[(3, size, size)], num_items=[3],
-        num_classes=2, with_mask=True)
+        batch_size=1,
+        image_shapes=[(3, size, size)],
+        num_items=[3],
+        num_classes=2,
+        with_mask=True)
     for sample in packed['data_samples']:
         sample.gt_instances.labels = torch.zeros_like(
             sample.gt_instances.labels)
@@ -397,8 +422,10 @@ def test_nuclei_config_trains_and_predicts(config):
     assert cfg.model.test_cfg.rcnn.max_per_img >= 375
     assert cfg.model.test_cfg.rpn.max_per_img >= \
         cfg.model.test_cfg.rcnn.max_per_img
-    quality = [e for e in cfg.test_evaluator
-               if e['type'].endswith('MaskQualityMetric')]
+    quality = [
+        e for e in cfg.test_evaluator
+        if e['type'].endswith('MaskQualityMetric')
+    ]
     assert quality[0]['max_dets'][-1] >= 400
     strip_pretrained(cfg.model)
     model = build_model(cfg.model)

@@ -14,9 +14,10 @@ writes ``<work-dir>/<config>/metrics.json``; the tables (setting | AP | AP50
 | AP75, in %) are printed, and written as markdown (``--out-md``) and json
 (``<work-dir>/ablation_results.json``).
 
-AP is the segm AP ranked by the mask score (``mask_quality/segm_*``), the
-quantity the paper ablates; ``--ap-source cls_score`` takes CocoMetric's
-``coco/segm_*`` instead (classification-score ranking).
+AP is the segm AP ranked by the mask score, the quantity the paper
+ablates, from ``MaskQualityMetric`` (``mask_quality/segm_*``, configurable
+``max_dets``); ``--ap-source coco`` takes CocoMetric's ``coco/segm_*``,
+which ranks by ``mask_scores`` too but with pycocotools' maxDets.
 """
 import argparse
 import glob
@@ -60,16 +61,15 @@ TABLES = [
 ]
 
 AP_KEYS = {
-    'mask_score': ('mask_quality/segm_mAP', 'mask_quality/segm_mAP_50',
+    'mask_quality': ('mask_quality/segm_mAP', 'mask_quality/segm_mAP_50',
                    'mask_quality/segm_mAP_75'),
-    'cls_score': ('coco/segm_mAP', 'coco/segm_mAP_50', 'coco/segm_mAP_75'),
+    'coco': ('coco/segm_mAP', 'coco/segm_mAP_50', 'coco/segm_mAP_75'),
 }
 
 
 def default_configs():
     """The base demo config and every config of configs/ablation."""
-    return [BASE_CONFIG] + sorted(
-        glob.glob(osp.join(ABLATION_DIR, '*.py')))
+    return [BASE_CONFIG] + sorted(glob.glob(osp.join(ABLATION_DIR, '*.py')))
 
 
 def parse_args(argv=None):
@@ -87,7 +87,7 @@ def parse_args(argv=None):
     parser.add_argument(
         '--num-vis', type=int, default=0, help='validation images to draw')
     parser.add_argument(
-        '--ap-source', choices=sorted(AP_KEYS), default='mask_score')
+        '--ap-source', choices=sorted(AP_KEYS), default='mask_quality')
     parser.add_argument(
         '--skip-existing',
         action='store_true',
@@ -97,12 +97,14 @@ def parse_args(argv=None):
         '--dry-run',
         action='store_true',
         help='build every config and print the empty tables; train nothing')
-    parser.add_argument('--out-md', help='markdown tables (default: '
-                        '<work-dir>/ablation_results.md)')
+    parser.add_argument(
+        '--out-md',
+        help='markdown tables (default: '
+        '<work-dir>/ablation_results.md)')
     return parser.parse_args(argv)
 
 
-def build_tables(results, ap_source='mask_score'):
+def build_tables(results, ap_source='mask_quality'):
     """Text and markdown tables of the measured configs.
 
     Args:
@@ -141,8 +143,7 @@ def _reusable(path, args):
     if not (args.skip_existing and osp.exists(path)):
         return None
     row = common.load_json(path)
-    want = dict(seed=args.seed, num_train=args.num_train,
-                num_val=args.num_val)
+    want = dict(seed=args.seed, num_train=args.num_train, num_val=args.num_val)
     if any(row.get(k) != v for k, v in want.items()):
         return None
     if args.epochs and row.get('epochs') != args.epochs:
@@ -175,20 +176,19 @@ def main(argv=None):
         path = osp.join(args.work_dir, name, 'metrics.json')
         row = _reusable(path, args)
         if row is None:
-            row = common.run_config(config, args, args.num_train,
-                                    args.num_val)
+            row = common.run_config(config, args, args.num_train, args.num_val)
         else:
             print(f'{name}: reusing {path}')
         results[name] = row
     text, md = build_tables(results, args.ap_source)
     source = ('mask-score ranked segm AP (mask_quality/segm_*)'
-              if args.ap_source == 'mask_score' else
-              'classification-score ranked segm AP (coco/segm_*)')
-    note = (f'AP in %: {source}; seed {args.seed}'
-            + (f', {args.epochs} epochs' if args.epochs else '')
-            + (f', {args.num_train} training images (smoke run)'
-               if args.num_train else '')
-            + ('; dry run: nothing measured' if args.dry_run else ''))
+              if args.ap_source == 'mask_quality' else
+              'mask-score ranked segm AP (coco/segm_*, pycocotools maxDets)')
+    note = (f'AP in %: {source}; seed {args.seed}' +
+            (f', {args.epochs} epochs' if args.epochs else '') +
+            (f', {args.num_train} training images (smoke run)'
+             if args.num_train else '') +
+            ('; dry run: nothing measured' if args.dry_run else ''))
     print('\n' + text + '\n\n' + note)
     out_md = args.out_md or osp.join(args.work_dir, 'ablation_results.md')
     out_json = osp.join(args.work_dir, 'ablation_results.json')

@@ -119,7 +119,10 @@ def no_val_loop(cfg) -> None:
     cfg.val_evaluator = None
 
 
-def run_config(config: str, args, num_train=None, num_val=None,
+def run_config(config: str,
+               args,
+               num_train=None,
+               num_val=None,
                extra=None) -> dict:
     """Train and evaluate one config as tools/demo.py does; save metrics.
 
@@ -154,8 +157,7 @@ def run_config(config: str, args, num_train=None, num_val=None,
     return row
 
 
-def probe_config(config: str, args, iters: int = 20,
-                 num_val: int = 0) -> dict:
+def probe_config(config: str, args, iters: int = 20, num_val: int = 0) -> dict:
     """Time ``iters`` training iterations (and optionally some inference).
 
     Trains one epoch on ``iters * batch_size`` evenly spread training
@@ -213,8 +215,9 @@ def probe_config(config: str, args, iters: int = 20,
             with torch.no_grad():
                 seen += len(runner.model.test_step(data))
         per_img = (time.time() - start) / max(seen, 1)
-        out.update(s_per_val_image=per_img,
-                   projected_test_min=per_img * num_val_all / 60)
+        out.update(
+            s_per_val_image=per_img,
+            projected_test_min=per_img * num_val_all / 60)
     return out
 
 
@@ -252,8 +255,10 @@ def render_table(header, rows, title=None):
 
     text = [line(header), '-+-'.join('-' * w for w in widths)]
     text += [line(r) for r in rows]
-    md = ['| ' + ' | '.join(header) + ' |',
-          '|' + '|'.join([':---'] + ['---:'] * (len(header) - 1)) + '|']
+    md = [
+        '| ' + ' | '.join(header) + ' |',
+        '|' + '|'.join([':---'] + ['---:'] * (len(header) - 1)) + '|'
+    ]
     md += ['| ' + ' | '.join(r) + ' |' for r in rows]
     if title:
         text = [title] + text

@@ -39,8 +39,8 @@ REPO = common.REPO
 MODELS = {
     'mask': ('Mask R-CNN',
              osp.join(REPO, 'configs/nuclei/mask-rcnn_r18_fpn_nuclei.py')),
-    'ms': ('MS R-CNN',
-           osp.join(REPO, 'configs/nuclei/ms-rcnn_r18_fpn_nuclei.py')),
+    'ms':
+    ('MS R-CNN', osp.join(REPO, 'configs/nuclei/ms-rcnn_r18_fpn_nuclei.py')),
 }
 DATA_ROOT = osp.join(REPO, '../shared/datasets/dsb2018_nuclei')
 
@@ -90,8 +90,10 @@ def parse_args(argv=None):
         type=int,
         default=0,
         help='with --probe: also time inference on that many val images')
-    parser.add_argument('--out-md', help='markdown table (default: '
-                        '<work-dir>/nuclei_results.md)')
+    parser.add_argument(
+        '--out-md',
+        help='markdown table (default: '
+        '<work-dir>/nuclei_results.md)')
     return parser.parse_args(argv)
 
 
@@ -124,7 +126,8 @@ def build_table(runs):
             vals = np.array([
                 np.nan if m.get(key) is None or m.get(key) < 0 else m[key]
                 for m in all_metrics
-            ], dtype=np.float64) * scale
+            ],
+                            dtype=np.float64) * scale
             if np.isnan(vals).all():
                 cells.append('-')
             else:
@@ -195,18 +198,23 @@ def main(argv=None):
                                         args.num_val)
             else:
                 print(f'{label} seed {seed}: reusing {path}')
-            runs.append(dict(model=label, seed=seed, metrics=row['metrics'],
-                             train_s=row['train_s'], test_s=row['test_s'],
-                             epochs=row['epochs'],
-                             metrics_file=path))
+            runs.append(
+                dict(
+                    model=label,
+                    seed=seed,
+                    metrics=row['metrics'],
+                    train_s=row['train_s'],
+                    test_s=row['test_s'],
+                    epochs=row['epochs'],
+                    metrics_file=path))
     text, md = build_table(runs)
     note = ('AP in %. box AP: CocoMetric (<= 100 detections per image); '
             'mask APs: MaskQualityMetric, mask-score ranked, <= 1000 '
             'detections per image. IoU Pearson / Spearman: predicted '
             '(Mask R-CNN: classification score) vs true MaskIoU; ECE: '
-            'calibration error of the mask score; oracle: score x true IoU.'
-            + (f' Smoke run: {args.num_train} training images.'
-               if args.num_train else ''))
+            'calibration error of the mask score; oracle: score x true IoU.' +
+            (f' Smoke run: {args.num_train} training images.'
+             if args.num_train else ''))
     print('\n' + text + '\n\n' + note)
     for r in runs:
         print(f"{r['model']} seed {r['seed']}: trained {r['epochs']} epochs "

@@ -134,6 +134,12 @@ def parse_args(argv=None):
         help='input image size')
     parser.add_argument('--train-batch', type=int, help='training batch')
     parser.add_argument('--seed', type=int, default=0)
+    parser.add_argument(
+        '--cls-scale',
+        type=float,
+        default=30.0,
+        help='multiply the (random) bbox classifier weights so that class '
+        'scores are peaked as a trained detector\'s (shared by all models)')
     parser.add_argument('--out-md', help='write the tables as markdown')
     parser.add_argument('--out-json', help='write every number as JSON')
     parser.add_argument(
@@ -210,8 +216,14 @@ def detector_cfgs(config_path):
     return dict(mask_rcnn=mask_rcnn, ours=ours, mmdet_ms=mmdet_ms)
 
 
-def build_detectors(cfgs, device, seed, only=None):
+def build_detectors(cfgs, device, seed, cls_scale=1.0, only=None):
     """Build ours with random weights and copy them into the others.
+
+    ``cls_scale`` multiplies the bbox classifier's weights: with the
+    initial ones every class score is about ``1 / (num_classes + 1)``, so
+    Soft-NMS's ``min_score`` (0.05) would keep one box per class and the
+    default ``score_thr`` none; scaled, the scores are peaked as a trained
+    detector's.
 
     Returns:
         tuple[dict, dict]: The models by implementation and, per model, the
@@ -221,6 +233,10 @@ def build_detectors(cfgs, device, seed, only=None):
     torch.manual_seed(seed)
     ours = MODELS.build(cfgs['ours'])
     ours.init_weights()
+    with torch.no_grad():
+        fc_cls = ours.roi_head.bbox_head.fc_cls
+        fc_cls.weight.mul_(cls_scale)
+        fc_cls.bias.mul_(cls_scale)
     state = ours.state_dict()
     models, shared = {}, {}
     for name in IMPLS:
@@ -464,6 +480,7 @@ class PhaseTimer:
         if on_class:
             owner = type(owner)
         orig = getattr(owner, attr)
+        self.totals.setdefault(name, 0.0)  # report in wrapping order
         own = isinstance(owner, type(sys)) or attr in vars(owner)
 
         def timed(*args, **kwargs):
@@ -604,7 +621,7 @@ def bench_targets(args, device):
 
             times, _ = bench(
                 dict(ours=run_ours, mmdet_ms=run_theirs), args.repeat,
-                max(args.warmup, 1), device)
+                args.warmup, device)
             rows[f'targets_{kind}_{num}'] = {
                 n: stats(t, 1e3)
                 for n, t in times.items()
@@ -738,6 +755,7 @@ def phase_breakdown(models, args, device, train_steps):
     """Median wall time of the main phases of inference and training."""
     import importlib
     mmcv_nms = importlib.import_module('mmcv.ops.nms')
+    phase_runs = min(args.repeat, 2)  # the models are warm by now
     out = {}
     data = {
         name: make_batch(m, 1, args.size, args.num_gt, args.seed + 1,
@@ -745,11 +763,12 @@ def phase_breakdown(models, args, device, train_steps):
         for name, m in models.items()
     }
     for name, m in models.items():
+        train_steps[name].reset()  # the initial weights
         m.eval()
         set_score_thr(m, 0.0)
         rh = m.roi_head
         per_run = []
-        for i in range(max(1, args.warmup) + args.repeat):
+        for _ in range(phase_runs):
             timer = PhaseTimer(device)
             timer.wrap('backbone+neck', m, 'extract_feat')
             timer.wrap('rpn', m.rpn_head, 'predict')
@@ -767,8 +786,7 @@ def phase_breakdown(models, args, device, train_steps):
                 timer.totals['total'] = time.perf_counter() - total
             finally:
                 timer.restore()
-            if i >= max(1, args.warmup):
-                per_run.append(timer.totals)
+            per_run.append(timer.totals)
         out.setdefault('inference_b1_100', {})[name] = {
             k: float(np.median([r.get(k, 0.0) for r in per_run])) * 1e3
             for k in per_run[0]
@@ -777,7 +795,7 @@ def phase_breakdown(models, args, device, train_steps):
         step = train_steps[name]
         rh = m.roi_head
         per_run = []
-        for i in range(max(1, args.warmup) + args.repeat):
+        for _ in range(phase_runs):
             step.reset()
             timer = PhaseTimer(device)
             timer.wrap('backbone+neck', m, 'extract_feat')
@@ -801,8 +819,7 @@ def phase_breakdown(models, args, device, train_steps):
                 timer.totals['total'] = time.perf_counter() - total
             finally:
                 timer.restore()
-            if i >= max(1, args.warmup):
-                per_run.append(timer.totals)
+            per_run.append(timer.totals)
         out.setdefault('train', {})[name] = {
             k: float(np.median([r.get(k, 0.0) for r in per_run])) * 1e3
             for k in per_run[0]
@@ -966,7 +983,11 @@ def memory_worker(args):
     device = torch.device(args.device)
     name = args.mem_worker
     models, _ = build_detectors(
-        detector_cfgs(args.config), device, args.seed, only=name)
+        detector_cfgs(args.config),
+        device,
+        args.seed,
+        args.cls_scale,
+        only=name)
     model = models[name]
     data = make_batch(model, args.train_batch, args.size, args.num_gt,
                       args.seed, True)
@@ -989,7 +1010,8 @@ def memory_worker(args):
             before = _proc_status_kib('VmRSS')
             step()
             peak = _proc_status_kib('VmHWM')
-            method = 'VmHWM after clear_refs - VmRSS'
+            method = ('peak RSS (VmHWM, reset by clear_refs) minus RSS '
+                      'before the step')
         else:  # pragma: no cover
             before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
             step()
@@ -1005,12 +1027,18 @@ def bench_memory(args):
     cmd = [sys.executable, osp.abspath(__file__), '--mem-worker']
     common = [
         '--model', args.model, '--device', args.device, '--seed',
-        str(args.seed), '--size', str(args.size[0]), str(args.size[1]),
-        '--train-batch', str(args.train_batch)
+        str(args.seed), '--cls-scale',
+        str(args.cls_scale), '--size',
+        str(args.size[0]),
+        str(args.size[1]), '--train-batch',
+        str(args.train_batch)
     ]
     if args.smoke:
         common.append('--smoke')
     env = dict(os.environ)
+    # a fixed mmap threshold: glibc then returns freed large blocks to the
+    # OS at once, so the resident size follows the live tensors
+    env.setdefault('MALLOC_MMAP_THRESHOLD_', str(128 * 1024))
     env['PYTHONPATH'] = os.pathsep.join(
         [REPO_ROOT] + [p for p in [env.get('PYTHONPATH')] if p])
     procs, out = {}, {}
@@ -1179,7 +1207,9 @@ def markdown(report):
         f"Model: {meta['config']} ({meta['num_classes']} classes, random "
         f"weights shared), input {meta['size'][0]}x{meta['size'][1]}, "
         f"training batch {meta['train_batch']}, {meta['num_gt']} GT "
-        'instances/image.',
+        'instances/image, bbox classifier weights x'
+        f"{meta['cls_scale']:g} (peaked class scores), Soft-NMS, "
+        'max_per_img 100, SGD (lr 0.02, momentum 0.9).',
         f"Medians over {meta['repeat']} runs after {meta['warmup']} "
         'warm-up runs (min-max in brackets), the models interleaved.',
         f"Command: `{meta['command']}`",
@@ -1223,7 +1253,14 @@ def markdown(report):
     ]
     mem = report.get('memory_method')
     if mem:
-        lines += [f'Peak memory: {mem}, a fresh process per model.', '']
+        mem_res = rows['train_peak_mem']['results']
+        base = ', '.join(f"{IMPL_NAMES[n]} {mem_res[n]['base_mib']:.0f}"
+                         for n in IMPLS)
+        lines += [
+            f'Peak memory: {mem}, in a fresh process per model, of the second '
+            'training step (the first created the gradients and the optimizer '
+            f'state); resident before the step (MiB): {base}.', ''
+        ]
     lines += [
         '| MaskIoU targets | ours (ms) | mmdet built-in (ms) | speed-up |',
         '|---|---|---|---|'
@@ -1289,8 +1326,9 @@ def markdown(report):
                  for n in ('ours', 'mmdet_ms')]
         lines.append('| positive RoIs | ' + ' | '.join(cells) + ' |')
     for key, phases in report.get('phases', {}).items():
-        names = list(dict.fromkeys(k for n in IMPLS if n in phases
-                                   for k in phases[n]))
+        names = list(
+            dict.fromkeys(k for n in ('ours', 'mmdet_ms', 'mask_rcnn')
+                          if n in phases for k in phases[n]))
         lines += [
             '', f'| phases, {key} (ms, median) | ' +
             ' | '.join(IMPL_NAMES[n] for n in IMPLS) + ' |',
@@ -1301,8 +1339,9 @@ def markdown(report):
                 f'{phases[n][ph]:.1f}' if ph in phases.get(n, {}) else '-'
                 for n in IMPLS
             ]
-            lines.append(f"| {ph.replace(' ', '&nbsp;', 4)} | " +
-                         ' | '.join(cells) + ' |')
+            indent = '&nbsp;' * (len(ph) - len(ph.lstrip()))
+            lines.append(f'| {indent}{ph.lstrip()} | ' + ' | '.join(cells) +
+                         ' |')
     for key, text in report.get('profile', {}).items():
         lines += ['', f'Profile `{key}` (our model):', '', '```', text, '```']
     return '\n'.join(lines) + '\n'
@@ -1324,7 +1363,7 @@ def run(args):
 
     jobs_before = other_jobs()
     cfgs = detector_cfgs(args.config)
-    models, shared = build_detectors(cfgs, device, args.seed)
+    models, shared = build_detectors(cfgs, device, args.seed, args.cls_scale)
     num_classes = num_classes_of(models['ours'])
     report = dict(rows={}, info={})
 
@@ -1403,6 +1442,7 @@ def run(args):
         size=list(args.size),
         train_batch=args.train_batch,
         num_gt=args.num_gt,
+        cls_scale=args.cls_scale,
         repeat=args.repeat,
         warmup=args.warmup,
         shared_weights={n: f'{v} unexpected keys' for n, v in shared.items()},

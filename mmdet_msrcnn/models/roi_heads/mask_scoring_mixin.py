@@ -370,7 +370,9 @@ class MaskScoringMixin:
             return results_list
         per_img = rec.predict_inputs['mask_preds']
         is_prob = bool(rec.predict_inputs.get('activate_map', False))
-        mask_preds = torch.cat(list(per_img))
+        # (one image: no copy of its all-class masks)
+        mask_preds = per_img[0] if len(per_img) == 1 else torch.cat(
+            list(per_img))
         labels = torch.cat([res.labels for res in results_list]).long()
         roi_feats = self._mask_iou_feats(named['x'], rois, rec.feats)
         iou_preds = iou_head(
