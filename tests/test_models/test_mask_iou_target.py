@@ -116,3 +116,51 @@ def test_bad_mask_type_names_the_fix():
     with pytest.raises(TypeError, match='with_mask=True'):
         gt_areas_in_and_out([1, 2], torch.zeros(1, dtype=torch.long),
                             torch.zeros(1, 4))
+
+
+def test_batch_of_images_with_other_sizes_and_kinds():
+    """Bitmaps of two sizes, a polygon image and one without RoIs, at once.
+
+    The bitmaps' tables are packed together; each image must still read its
+    own table, at its own size.
+    """
+    from mmdet_msrcnn.models.utils.mask_iou_target import \
+        batch_gt_areas_in_and_out
+    # image 0: the 16 x 16 rectangle (64 px); image 2: 24 x 20 with two
+    # instances, a 3 x 5 block at x [1, 4), y [2, 7) and a 10 x 2 bar at
+    # x [10, 20), y [20, 22)
+    big = np.zeros((2, 24, 20), dtype=np.uint8)
+    big[0, 2:7, 1:4] = 1
+    big[1, 20:22, 10:20] = 1
+    tri = np.array([0., 0., 10., 0., 0., 10.])
+    masks = [
+        rect_bitmap(),
+        PolygonMasks([[tri]], 20, 20),
+        BitmapMasks(np.zeros((1, 8, 8), np.uint8), 8, 8),
+        BitmapMasks(big, 24, 20)
+    ]
+    inds = [
+        torch.tensor([0, 0]),
+        torch.tensor([0]),
+        torch.zeros(0, dtype=torch.long),
+        torch.tensor([1, 0, 1])
+    ]
+    boxes = [
+        torch.tensor([[0., 0., 8., 8.], [5.5, 2.25, 20., 6.5]]),
+        torch.tensor([[5., 0., 10., 5.]]),
+        torch.zeros(0, 4),
+        torch.tensor([[15., 20.5, 20., 24.], [0., 0., 2.5, 24.],
+                      [0., 0., 20., 24.]])
+    ]
+    inside, whole = batch_gt_areas_in_and_out(masks, inds, boxes)
+    assert [t.shape for t in inside] == [(2, ), (1, ), (0, ), (3, )]
+    expected_in = [[32., 6.5 * 4.25], [12.5], [], [5 * 1.5, 1.5 * 5, 20.]]
+    expected_all = [[64., 64.], [50.], [], [20., 15., 20.]]
+    for got, want in zip(inside, expected_in):
+        assert torch.allclose(got, torch.tensor(want), atol=1e-4)
+    for got, want in zip(whole, expected_all):
+        assert torch.allclose(got, torch.tensor(want), atol=1e-4)
+    # and each image alone gives the same numbers
+    for m, i, b, got in zip(masks, inds, boxes, inside):
+        alone, _ = gt_areas_in_and_out(m, i, b)
+        assert torch.equal(alone, got)

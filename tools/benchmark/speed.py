@@ -73,7 +73,12 @@ ROW_SPECS = [
     ('infer_b1_default', 'inference, batch 1, score_thr 0.05', 'ms/img',
      IMPLS),
     ('train', 'training iteration (fwd + bwd + SGD step)', 'ms/iter', IMPLS),
-    ('train_peak_mem', 'training step peak memory', 'MiB', IMPLS),
+    ('infer_mask_branch', 'mask branch only: predict_mask, batch 1, 100 dets',
+     'ms/img', IMPLS),
+    ('train_mask_branch', 'mask branch only: mask_loss + backward', 'ms/iter',
+     IMPLS),
+    ('train_peak_mem', 'training memory (peak over the built model)', 'MiB',
+     IMPLS),
 ] + [(f'targets_{kind}_{n}', f'MaskIoU targets, {kind}, {n} RoIs', 'ms',
       TARGET_IMPLS) for kind in TARGET_KINDS for n in TARGET_ROIS]
 
@@ -390,7 +395,7 @@ def sync(device):
 
 
 def bench(fns, repeat, warmup, device, prepare=None):
-    """Time callables interleaved run by run; returns seconds per run.
+    """Time callables interleaved, in a rotating order; seconds per run.
 
     Args:
         fns (dict[str, callable]): What to time, by name.
@@ -406,8 +411,12 @@ def bench(fns, repeat, warmup, device, prepare=None):
     """
     times = {name: [] for name in fns}
     last = {}
+    names = list(fns)
     for i in range(warmup + repeat):
-        for name, fn in fns.items():
+        # rotate the order: no callable always runs after the same one
+        shift = i % len(names)
+        for name in names[shift:] + names[:shift]:
+            fn = fns[name]
             if prepare and name in prepare:
                 prepare[name]()
             gc.collect()
@@ -430,6 +439,24 @@ def stats(samples, scale=1.0):
         q3=float(np.percentile(arr, 75)),
         n=int(arr.size),
         samples=[float(v) for v in arr])
+
+
+def paired_ratio(num, den):
+    """Median and half range of the per-round ratios ``num / den``.
+
+    The runs are interleaved, so round ``i`` of both ran at about the same
+    time: per-round ratios cancel the drift of the machine.
+    """
+    if num['n'] == den['n'] and num['n'] > 1:
+        ratios = np.asarray(num['samples']) / np.asarray(den['samples'])
+        return dict(
+            ratio=float(np.median(ratios)),
+            noise=float((ratios.max() - ratios.min()) / 2),
+            ratios=[float(r) for r in ratios])
+    return dict(
+        ratio=num['median'] / den['median'],
+        noise=max(half_spread(num), half_spread(den)),
+        ratios=[])
 
 
 def half_spread(st):
@@ -594,6 +621,84 @@ def bench_train(models, args, device):
     return {n: stats(t, 1e3) for n, t in times.items()}, info, steps
 
 
+def bench_mask_branch(models, steps, args, device):
+    """The mask branch alone, where the three models differ.
+
+    The RoI head's ``predict_mask`` (inference, 100 detections, batch 1) and
+    ``mask_loss`` + backward of its losses (training) are replayed on inputs
+    captured from one full run, so the parts all three share (backbone, RPN,
+    bbox branch, NMS) do not add their noise.
+    """
+    captured = {}
+    data = {
+        name: make_batch(m, 1, args.size, args.num_gt, args.seed + 1,
+                         False)
+        for name, m in models.items()
+    }
+    for name, m in models.items():
+        rh = m.roi_head
+        calls = {}
+        for method in ('predict_mask', 'mask_loss'):
+            orig = getattr(rh, method)
+
+            def record(*a, _orig=orig, _method=method, **k):
+                calls[_method] = (a, k)
+                return _orig(*a, **k)
+
+            setattr(rh, method, record)
+        try:
+            steps[name].reset()
+            steps[name]()
+            m.eval()
+            set_score_thr(m, 0.0)
+            make_predict(m, data[name])()
+        finally:
+            del rh.predict_mask, rh.mask_loss
+        captured[name] = calls
+    infer, train, prepare_i, prepare_t = {}, {}, {}, {}
+    for name, m in models.items():
+        rh = m.roi_head
+        (p_args, p_kwargs) = captured[name]['predict_mask']
+        l_args, l_kwargs = captured[name]['mask_loss']
+        # fresh leaf features: the backward reaches them through RoIAlign
+        x = tuple(t.detach().requires_grad_(True) for t in l_args[0])
+        l_args = (x, ) + tuple(l_args[1:])
+        state = {}
+
+        def prep_infer(m=m, a=p_args, k=p_kwargs, state=state):
+            m.eval()
+            state['infer'] = (copy.deepcopy(a), k)
+
+        def run_infer(rh=rh, state=state):
+            a, k = state['infer']
+            with torch.no_grad():
+                return rh.predict_mask(*a, **k)
+
+        def prep_train(m=m, x=x, state=state):
+            m.train()
+            m.zero_grad(set_to_none=True)
+            for t in x:
+                t.grad = None
+            torch.manual_seed(args.seed)
+
+        def run_train(rh=rh, a=l_args, k=l_kwargs):
+            losses = rh.mask_loss(*a, **k)['loss_mask']
+            sum(v.sum() for v in losses.values()).backward()
+
+        infer[name], prepare_i[name] = run_infer, prep_infer
+        train[name], prepare_t[name] = run_train, prep_train
+    t_infer, _ = bench(infer, args.repeat, args.warmup, device, prepare_i)
+    t_train, _ = bench(train, args.repeat, args.warmup, device, prepare_t)
+    for name, m in models.items():
+        steps[name].reset()
+        m.zero_grad(set_to_none=True)
+    return dict(
+        infer_mask_branch={n: stats(t, 1e3)
+                           for n, t in t_infer.items()},
+        train_mask_branch={n: stats(t, 1e3)
+                           for n, t in t_train.items()})
+
+
 def bench_targets(args, device):
     from mmdet.models.roi_heads.mask_heads import \
         MaskIoUHead as MMDetMaskIoUHead
@@ -748,14 +853,41 @@ def train_breakdown(models, steps, args, device):
             del row['hooks_x100']
         row['pos_rois'] = int(feats.shape[0])
         rows[name] = row
+    if 'ours' in models:
+        rows['ours_sweep'] = head_sweep(models['ours'].roi_head.mask_iou_head,
+                                        args, device)
     return rows
+
+
+def head_sweep(head, args, device):
+    """Our MaskIoU head's forward + backward at more positive RoIs.
+
+    A trained RPN gives up to 128 positives per image (random weights give
+    fewer): time the head alone, on random inputs, at 32 and 128 a image.
+    """
+    out = {}
+    shape = (head.in_channels, head.roi_feat_size, head.roi_feat_size)
+    for per_img in (32, POS_PER_IMAGE):
+        num = per_img * args.train_batch
+        feats = torch.randn(num, *shape, device=device)
+        masks = torch.rand(num, head.mask_size, head.mask_size, device=device)
+
+        def fwd_bwd(feats=feats, masks=masks):
+            head(feats.clone().requires_grad_(True),
+                 masks).square().mean().backward()
+            head.zero_grad(set_to_none=True)
+
+        times, _ = bench(
+            dict(fwd_bwd=fwd_bwd), min(args.repeat, 3), 1, device)
+        out[num] = stats(times['fwd_bwd'], 1e3)
+    return out
 
 
 def phase_breakdown(models, args, device, train_steps):
     """Median wall time of the main phases of inference and training."""
     import importlib
     mmcv_nms = importlib.import_module('mmcv.ops.nms')
-    phase_runs = min(args.repeat, 2)  # the models are warm by now
+    phase_runs = 1  # a breakdown; the models are warm by now
     out = {}
     data = {
         name: make_batch(m, 1, args.size, args.num_gt, args.seed + 1,
@@ -979,7 +1111,12 @@ def _reset_peak_rss():
 
 
 def memory_worker(args):
-    """Peak memory of one training step of one model (own process)."""
+    """Training memory of one model, in its own process.
+
+    Over the built model and inputs: the peak of two training steps
+    (gradients, optimizer state, activations) and what stays resident
+    between them (gradients and optimizer state).
+    """
     device = torch.device(args.device)
     name = args.mem_worker
     models, _ = build_detectors(
@@ -992,34 +1129,45 @@ def memory_worker(args):
     data = make_batch(model, args.train_batch, args.size, args.num_gt,
                       args.seed, True)
     step = TrainStep(model, data, args.seed)
-    step.reset()
-    step()  # creates the gradients' and the optimizer's state
-    step.reset()
+    step.snapshot = None  # no resets here
+    model.train()
     gc.collect()
+
+    def one_step():
+        torch.manual_seed(args.seed)
+        step()
+
     if device.type == 'cuda':
         torch.cuda.synchronize(device)
         torch.cuda.reset_peak_memory_stats(device)
-        before = torch.cuda.memory_allocated(device)
-        step()
+        base = torch.cuda.memory_allocated(device)
+        one_step()
+        torch.cuda.synchronize(device)
+        steady = torch.cuda.memory_allocated(device)
+        one_step()
         torch.cuda.synchronize(device)
         peak = torch.cuda.max_memory_allocated(device)
-        result = dict(method='cuda max_memory_allocated', delta_mib=(
-            peak - before) / 2**20, base_mib=before / 2**20)
-    else:
-        if _reset_peak_rss():
-            before = _proc_status_kib('VmRSS')
-            step()
-            peak = _proc_status_kib('VmHWM')
-            method = ('peak RSS (VmHWM, reset by clear_refs) minus RSS '
-                      'before the step')
-        else:  # pragma: no cover
-            before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-            step()
-            peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-            method = 'ru_maxrss delta'
-        result = dict(
-            method=method, delta_mib=(peak - before) / 1024,
-            base_mib=before / 1024)
+        base, steady, peak = (v / 2**20 for v in (base, steady, peak))
+        method = 'CUDA max_memory_allocated'
+    elif _reset_peak_rss():
+        base = _proc_status_kib('VmRSS') / 1024
+        one_step()
+        steady = _proc_status_kib('VmRSS') / 1024
+        one_step()
+        peak = _proc_status_kib('VmHWM') / 1024
+        method = 'peak RSS (VmHWM, reset by /proc/self/clear_refs)'
+    else:  # pragma: no cover
+        base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        one_step()
+        steady = base
+        one_step()
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        method = 'ru_maxrss'
+    result = dict(
+        method=method,
+        delta_mib=peak - base,
+        steady_mib=steady - base,
+        base_mib=base)
     print('MEMRESULT ' + json.dumps(result), flush=True)
 
 
@@ -1151,7 +1299,7 @@ def evaluate(report):
     over = flops['over_mask_rcnn']
     for key in ('infer_b1_100', 'infer_b2_100'):
         r = rows[key]['results']
-        overhead = r['ours']['median'] / r['mask_rcnn']['median'] - 1
+        overhead = paired_ratio(r['ours'], r['mask_rcnn'])['ratio'] - 1
         checks.append(
             dict(
                 name=f'{key}: ours over Mask R-CNN <= 1.1 x MaskIoU FLOPs '
@@ -1166,17 +1314,17 @@ def evaluate(report):
                 value=overhead,
                 limit=1.1 * over,
                 verdict=verdict(overhead, 1.1 * over)))
-    for key in ('infer_b1_100', 'infer_b2_100', 'infer_b1_default', 'train'):
+    for key in ('infer_b1_100', 'infer_b2_100', 'infer_b1_default', 'train',
+                'infer_mask_branch', 'train_mask_branch'):
         r = rows[key]['results']
-        ratio = r['ours']['median'] / r['mmdet_ms']['median']
-        noise = max(half_spread(r['ours']), half_spread(r['mmdet_ms']))
+        pr = paired_ratio(r['ours'], r['mmdet_ms'])
         checks.append(
             dict(
                 name=f'{key}: ours / mmdet MS R-CNN <= 1.0',
-                value=ratio,
+                value=pr['ratio'],
                 limit=1.0,
-                noise=noise,
-                verdict=verdict(ratio, 1.0, noise)))
+                noise=pr['noise'],
+                verdict=verdict(pr['ratio'], 1.0, pr['noise'])))
     for kind in TARGET_KINDS:
         r = rows[f'targets_{kind}_512']['results']
         speedup = r['mmdet_ms']['median'] / r['ours']['median']
@@ -1211,10 +1359,18 @@ def markdown(report):
         f"{meta['cls_scale']:g} (peaked class scores), Soft-NMS, "
         'max_per_img 100, SGD (lr 0.02, momentum 0.9).',
         f"Medians over {meta['repeat']} runs after {meta['warmup']} "
-        'warm-up runs (min-max in brackets), the models interleaved.',
+        'warm-up runs (min-max in brackets), the models interleaved in a '
+        'rotating order; ratios: median of the per-round ratios (+- half '
+        'their range).',
         f"Command: `{meta['command']}`",
         ''
     ]
+    if meta.get('cuda_nms_roialign'):
+        lines += [
+            f"CUDA NMS and RoIAlign kernels: {meta['cuda_nms_roialign']}, "
+            'the same for all three models; Soft-NMS runs on the CPU in '
+            'mmcv.', ''
+        ]
     if meta['other_jobs']:
         lines += [
             '**Other jobs were running during the measurement:** ' +
@@ -1233,8 +1389,9 @@ def markdown(report):
         ratios = []
         for base in ('mask_rcnn', 'mmdet_ms'):
             if base in res and 'ours' in res:
-                ratios.append(
-                    f"{res['ours']['median'] / res[base]['median']:.3f}")
+                pr = paired_ratio(res['ours'], res[base])
+                ratios.append(f"{pr['ratio']:.3f}" + (
+                    f" (+-{pr['noise']:.3f})" if pr['ratios'] else ''))
             else:
                 ratios.append('-')
         lines.append(f"| {row['label']} | {row['unit']} | " +
@@ -1254,12 +1411,17 @@ def markdown(report):
     mem = report.get('memory_method')
     if mem:
         mem_res = rows['train_peak_mem']['results']
-        base = ', '.join(f"{IMPL_NAMES[n]} {mem_res[n]['base_mib']:.0f}"
-                         for n in IMPLS)
+
+        def mib(key):
+            return ', '.join(f"{IMPL_NAMES[n]} {mem_res[n][key]:.0f}"
+                             for n in IMPLS)
+
         lines += [
-            f'Peak memory: {mem}, in a fresh process per model, of the second '
-            'training step (the first created the gradients and the optimizer '
-            f'state); resident before the step (MiB): {base}.', ''
+            f'Training memory: {mem}, in a fresh process per model: the peak '
+            'of two training steps minus the resident size of the built '
+            'model and inputs (so gradients, SGD momentum and activations). '
+            f"Resident between the steps (MiB): {mib('steady_mib')}; the "
+            f"built model and inputs (MiB): {mib('base_mib')}.", ''
         ]
     lines += [
         '| MaskIoU targets | ours (ms) | mmdet built-in (ms) | speed-up |',
@@ -1325,6 +1487,9 @@ def markdown(report):
         cells = [str(bd[n]['pos_rois']) if n in bd else '-'
                  for n in ('ours', 'mmdet_ms')]
         lines.append('| positive RoIs | ' + ' | '.join(cells) + ' |')
+        for num, st in bd.get('ours_sweep', {}).items():
+            lines.append(f'| fwd_bwd at {num} RoIs (random inputs) | '
+                         f'{fmt_ms(st)} | - |')
     for key, phases in report.get('phases', {}).items():
         names = list(
             dict.fromkeys(k for n in ('ours', 'mmdet_ms', 'mask_rcnn')
@@ -1384,6 +1549,8 @@ def run(args):
     log('training ...')
     train, report['info']['train'], steps = bench_train(models, args, device)
     add_rows(dict(train=train))
+    log('mask branch alone ...')
+    add_rows(bench_mask_branch(models, steps, args, device))
     work = [(report['info']['train'][n]['pos_rois'],
              report['info']['infer_b1_100'][n]['proposals'],
              report['info']['infer_b1_default'][n]['dets_per_img'])
@@ -1413,7 +1580,7 @@ def run(args):
     if mem:
         report['memory_method'] = next(iter(mem.values()))['method']
         report['rows']['train_peak_mem'] = dict(
-            label=ROW_SPECS[4][1],
+            label=next(sp[1] for sp in ROW_SPECS if sp[0] == 'train_peak_mem'),
             unit='MiB',
             results={
                 n: dict(
@@ -1424,6 +1591,7 @@ def run(args):
                     q3=v['delta_mib'],
                     n=1,
                     samples=[v['delta_mib']],
+                    steady_mib=v['steady_mib'],
                     base_mib=v['base_mib'])
                 for n, v in mem.items()
             })
@@ -1437,6 +1605,7 @@ def run(args):
         torch=torch.__version__,
         threads=torch.get_num_threads(),
         device=str(device),
+        cuda_nms_roialign=args.cuda_ops,
         config=osp.relpath(args.config, REPO_ROOT),
         num_classes=num_classes,
         size=list(args.size),
@@ -1461,6 +1630,18 @@ def run(args):
     return report
 
 
+def choose_cuda_ops():
+    """mmcv's CUDA kernels, or torchvision's where mmcv has none."""
+    here = osp.dirname(osp.abspath(__file__))
+    if here not in sys.path:
+        sys.path.insert(0, here)
+    import torchvision_ops
+    if torchvision_ops.mmcv_has_cuda_ops():
+        return 'mmcv'
+    torchvision_ops.patch_mmcv_ops()
+    return 'torchvision (mmcv built without CUDA ops)'
+
+
 def main(argv=None):
     args = parse_args(argv)
     args.argv = argv
@@ -1469,6 +1650,7 @@ def main(argv=None):
         torch.set_num_threads(1)
     try:
         init_scope()
+        args.cuda_ops = choose_cuda_ops() if args.device == 'cuda' else None
         with quiet_logs():
             if args.mem_worker:
                 memory_worker(args)

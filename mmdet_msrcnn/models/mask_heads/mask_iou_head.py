@@ -11,7 +11,8 @@ from mmengine.structures import InstanceData
 from torch import Tensor
 
 from mmdet_msrcnn.registry import MODELS
-from ..utils.mask_iou_target import (clip_boxes_to_masks, gt_areas_in_and_out,
+from ..utils.mask_iou_target import (batch_gt_areas_in_and_out,
+                                     clip_boxes_to_masks, gt_areas_in_and_out,
                                      mask_iou_from_areas)
 
 try:  # mmdet's config types, for the signatures
@@ -327,14 +328,15 @@ class MaskIoUHead(BaseModule):
             for ``'present_classes'``, of every class, shape (P, K), with -1
             for the pairs that are not regressed.
         """
-        inside, whole, boxes = [], [], []
-        for res, gt in zip(sampling_results, batch_gt_instances):
-            box = clip_boxes_to_masks(res.pos_priors, gt.masks)
-            area_in, area_all = gt_areas_in_and_out(
-                gt.masks, res.pos_assigned_gt_inds, box)
-            inside.append(area_in)
-            whole.append(area_all)
-            boxes.append(box.to(pos_mask_probs.device))
+        pairs = list(zip(sampling_results, batch_gt_instances))
+        boxes = [
+            clip_boxes_to_masks(res.pos_priors, gt.masks) for res, gt in pairs
+        ]
+        # the images' bitmaps are looked up together
+        inside, whole = batch_gt_areas_in_and_out(
+            [gt.masks for _, gt in pairs],
+            [res.pos_assigned_gt_inds for res, _ in pairs], boxes)
+        boxes = [box.to(pos_mask_probs.device) for box in boxes]
         targets = mask_iou_from_areas(
             pos_mask_probs.detach().float(), mask_targets.float(),
             torch.cat(boxes),

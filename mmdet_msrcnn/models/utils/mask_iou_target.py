@@ -30,11 +30,10 @@ Everything runs on the RoIs' device with no loop over RoIs; the only loops
 are over the ground-truth bitmaps (one cropped table each) and over polygon
 parts while packing them into one tensor.
 """
-from typing import Tuple
+from typing import List, Sequence, Tuple
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from mmdet.structures.mask import BitmapMasks, PolygonMasks
 from torch import Tensor
 
@@ -61,9 +60,9 @@ def _nonzero_extents(occupancy: Tensor) -> Tensor:
     return torch.stack([first.clamp(max=stop), stop], -1)
 
 
-def _bitmap_areas(masks: Tensor,
-                  gt_inds: Tensor,
-                  boxes: Tensor,
+def _bitmap_areas(masks: Sequence[Tensor],
+                  gt_inds: Sequence[Tensor],
+                  boxes: Sequence[Tensor],
                   binarize: bool = False) -> Tuple[Tensor, Tensor]:
     """Area of each RoI's bitmap inside its box, and the whole area.
 
@@ -72,92 +71,127 @@ def _bitmap_areas(masks: Tensor,
     size rather than the image size. A full-image table entry ``[j, i]``
     equals the cropped table's entry ``[clamp(j - y0, 0, y1 - y0),
     clamp(i - x0, 0, x1 - x0)]``, so the lookups, and the results, are those
-    of full-image tables.
+    of full-image tables. The tables of all images are packed into one
+    tensor and looked up at once.
 
     Args:
-        masks (Tensor): Binary instance masks, shape (G, H, W).
-        gt_inds (Tensor): Index of each RoI's ground truth, shape (R,).
-        boxes (Tensor): RoI boxes in pixels, clipped to the image, (R, 4).
+        masks (Sequence[Tensor]): Per image, binary instance masks,
+            shape (G_i, H_i, W_i).
+        gt_inds (Sequence[Tensor]): Per image, the index of each RoI's
+            ground truth, shape (R_i,).
+        boxes (Sequence[Tensor]): Per image, the RoI boxes in pixels,
+            clipped to the image, shape (R_i, 4).
         binarize (bool): Count the pixels ``> 0`` instead of summing the
-            values (only the cropped parts of uint8 masks are converted).
+            values (uint8 masks are converted crop by crop).
 
     Returns:
         tuple[Tensor, Tensor]: Area inside the box (clamped at 0) and whole
-        mask area, float32, each of shape (R,).
+        mask area, float32, each of shape (sum R_i,), in image order.
     """
-    num_rois = gt_inds.numel()
-    inside = boxes.new_zeros(num_rois, dtype=torch.float32)
-    whole = boxes.new_zeros(num_rois, dtype=torch.float32)
-    if num_rois == 0:
-        return inside, whole
-    _, h, w = masks.shape
-    dtype = torch.float32 if h * w < (1 << 24) else torch.float64
-    used, local = torch.unique(gt_inds, return_inverse=True)
-    small_ints = masks.dtype in (torch.bool, torch.uint8)
-    if binarize and not small_ints:
-        masks = masks > 0
-        small_ints = True
-    # for bool and uint8, non-zero is > 0
-    occupied = (masks if small_ints else masks != 0).view(torch.uint8)
-    extents = torch.cat([
-        _nonzero_extents(occupied.amax(2)[used]),
-        _nonzero_extents(occupied.amax(1)[used])
-    ], 1).tolist()
-    used = used.tolist()
-    xs = boxes[:, [0, 2, 0, 2]].to(dtype)
-    ys = boxes[:, [1, 1, 3, 3]].to(dtype)
-    x0 = xs.floor().clamp(0, w - 1)
-    y0 = ys.floor().clamp(0, h - 1)
-    fx = xs - x0
-    fy = ys - y0
-    x0 = x0.long()
-    y0 = y0.long()
-    start = 0
-    while start < len(used):
-        # one group of cropped tables, packed into one flat tensor
-        tables, layout, size, stop = [], [], 0, start
-        while stop < len(used):
-            top, bottom, left, right = extents[stop]
-            numel = (bottom - top + 1) * (right - left + 1)
-            if tables and size + numel > _SAT_CHUNK_ELEMS:
-                break
-            crop = masks[used[stop], top:bottom, left:right]
-            if binarize:
-                crop = crop.bool()
-            sat = F.pad(crop.cumsum(0, dtype=dtype).cumsum(1), (1, 0, 1, 0))
-            tables.append(sat.reshape(-1))
-            layout.append([size, top, left, bottom - top, right - left])
-            size += numel
-            stop += 1
-        flat = torch.cat(tables)
-        layout = torch.tensor(layout, device=masks.device)
-        if start == 0 and stop == len(used):  # one group: every RoI
-            in_group = slice(None)
-            offset, top, left, rows, cols = (
-                v[:, None] for v in layout[local].unbind(1))
-        else:
-            in_group = (local >= start) & (local < stop)
-            offset, top, left, rows, cols = (
-                v[:, None]
-                for v in layout[local[in_group] - start].unbind(1))
-        # full-table row j / column i -> cropped table row / column
-        gy0, gx0 = y0[in_group] - top, x0[in_group] - left
-        width = cols + 1
-        row0 = torch.minimum(gy0.clamp(min=0), rows) * width + offset
-        row1 = torch.minimum((gy0 + 1).clamp(min=0), rows) * width + offset
-        col0 = torch.minimum(gx0.clamp(min=0), cols)
-        col1 = torch.minimum((gx0 + 1).clamp(min=0), cols)
-        s00, s01 = flat[row0 + col0], flat[row0 + col1]
-        s10, s11 = flat[row1 + col0], flat[row1 + col1]
-        gfx, gfy = fx[in_group], fy[in_group]
-        corner = (
-            s00 * (1 - gfx) * (1 - gfy) + s01 * gfx * (1 - gfy) +
-            s10 * (1 - gfx) * gfy + s11 * gfx * gfy)
-        area = corner[:, 3] - corner[:, 2] - corner[:, 1] + corner[:, 0]
-        inside[in_group] = area.float()
-        whole[in_group] = flat[offset + (rows + 1) * width -
-                               1].squeeze(1).float()
-        start = stop
+    nums = [int(g.numel()) for g in gt_inds]
+    total = sum(nums)
+    inside = boxes[0].new_zeros(total, dtype=torch.float32)
+    whole = boxes[0].new_zeros(total, dtype=torch.float32)
+    starts = np.cumsum([0] + nums[:-1]).tolist()
+    # the arithmetic dtype of each image (exact integer tables)
+    groups = {}
+    for i, m in enumerate(masks):
+        if nums[i]:
+            dtype = torch.float32 if m.shape[-2] * m.shape[-1] < (
+                1 << 24) else torch.float64
+            groups.setdefault(dtype, []).append(i)
+    for dtype, imgs in groups.items():
+        crops, extents, table_ids, limits = [], [], [], []
+        for i in imgs:
+            m = masks[i]
+            if binarize and m.dtype not in (torch.bool, torch.uint8):
+                m = m > 0
+            # for bool and uint8, non-zero is > 0; uint8 masks are
+            # binarised crop by crop below (a new full-size mask would
+            # cost its page faults)
+            occupied = (m if m.dtype in (torch.bool, torch.uint8) else
+                        m != 0).view(torch.uint8)
+            used, local = torch.unique(gt_inds[i], return_inverse=True)
+            extents.append(
+                torch.cat([
+                    _nonzero_extents(occupied.amax(2)[used]),
+                    _nonzero_extents(occupied.amax(1)[used])
+                ], 1))
+            table_ids.append(local + len(crops))
+            crops += [(m, g) for g in used.tolist()]
+            limits.append(
+                torch.tensor([m.shape[-1] - 1, m.shape[-2] - 1],
+                             dtype=dtype,
+                             device=m.device).expand(nums[i], 2))
+        extents = torch.cat(extents).tolist()
+        table_ids = torch.cat(table_ids)
+        limits = torch.cat(limits)
+        rows_out = torch.cat([
+            torch.arange(starts[i], starts[i] + nums[i],
+                         device=inside.device) for i in imgs
+        ])
+        box = torch.cat([boxes[i] for i in imgs])
+        xs = box[:, [0, 2, 0, 2]].to(dtype)
+        ys = box[:, [1, 1, 3, 3]].to(dtype)
+        x0 = torch.minimum(xs.floor().clamp(min=0), limits[:, :1])
+        y0 = torch.minimum(ys.floor().clamp(min=0), limits[:, 1:])
+        fx = xs - x0
+        fy = ys - y0
+        x0 = x0.long()
+        y0 = y0.long()
+        start = 0
+        while start < len(crops):
+            # one group of cropped tables, packed into one flat tensor
+            layout, size, stop = [], 0, start
+            while stop < len(crops):
+                top, bottom, left, right = extents[stop]
+                numel = (bottom - top + 1) * (right - left + 1)
+                if layout and size + numel > _SAT_CHUNK_ELEMS:
+                    break
+                layout.append([size, top, left, bottom - top, right - left])
+                size += numel
+                stop += 1
+            flat = crops[start][0].new_zeros(size, dtype=dtype)
+            for (first, top, left, rows, cols), (m, g) in zip(
+                    layout, crops[start:stop]):
+                if rows and cols:  # row 0 and column 0 stay 0
+                    table = flat[first:first + (rows + 1) * (cols + 1)].view(
+                        rows + 1, cols + 1)[1:, 1:]
+                    crop = m[g, top:top + rows, left:left + cols]
+                    if binarize and crop.dtype != torch.bool:
+                        crop = crop > 0
+                    table.copy_(crop)
+                    table.cumsum_(0).cumsum_(1)
+            layout = torch.tensor(layout, device=flat.device)
+            if start == 0 and stop == len(crops):  # one group: every RoI
+                in_group = slice(None)
+                offset, top, left, rows, cols = (
+                    v[:, None] for v in layout[table_ids].unbind(1))
+            else:
+                in_group = (table_ids >= start) & (table_ids < stop)
+                offset, top, left, rows, cols = (
+                    v[:, None]
+                    for v in layout[table_ids[in_group] - start].unbind(1))
+            # full-table row j / column i -> cropped table row / column
+            gy0, gx0 = y0[in_group] - top, x0[in_group] - left
+            width = cols + 1
+            row0 = torch.minimum(gy0.clamp(min=0), rows) * width + offset
+            row1 = torch.minimum(
+                (gy0 + 1).clamp(min=0), rows) * width + offset
+            col0 = torch.minimum(gx0.clamp(min=0), cols)
+            col1 = torch.minimum((gx0 + 1).clamp(min=0), cols)
+            s00, s01 = flat[row0 + col0], flat[row0 + col1]
+            s10, s11 = flat[row1 + col0], flat[row1 + col1]
+            gfx, gfy = fx[in_group], fy[in_group]
+            corner = (
+                s00 * (1 - gfx) * (1 - gfy) + s01 * gfx * (1 - gfy) +
+                s10 * (1 - gfx) * gfy + s11 * gfx * gfy)
+            area = corner[:, 3] - corner[:, 2] - corner[:, 1] + corner[:, 0]
+            out_rows = rows_out[in_group]
+            inside[out_rows] = area.float()
+            whole[out_rows] = flat[offset + (rows + 1) * width -
+                                   1].squeeze(1).float()
+            start = stop
     return inside.clamp(min=0), whole
 
 
@@ -175,7 +209,7 @@ def bitmap_areas_in_boxes(masks: Tensor, gt_inds: Tensor,
     Returns:
         Tensor: Areas in pixels, float32, shape (R,).
     """
-    return _bitmap_areas(masks, gt_inds, boxes)[0]
+    return _bitmap_areas([masks], [gt_inds], [boxes])[0]
 
 
 def pack_polygon_edges(polygons: PolygonMasks,
@@ -297,26 +331,65 @@ def gt_areas_in_and_out(gt_masks, gt_inds: Tensor,
         tuple[Tensor, Tensor]: Area inside the box and whole area, in
         pixels, each of shape (R,).
     """
-    device = boxes.device
-    if isinstance(gt_masks, PolygonMasks):
-        edges, whole = pack_polygon_edges(gt_masks, device)
-        inside = polygon_areas_in_boxes(edges, gt_inds, boxes)
-        return inside, whole[gt_inds]
-    if isinstance(gt_masks, BitmapMasks):
-        bitmaps = torch.from_numpy(np.ascontiguousarray(
-            gt_masks.masks)).to(device)
-    elif isinstance(gt_masks, Tensor):
-        bitmaps = gt_masks.to(device)
-    else:
-        raise TypeError(
-            'MaskIoU targets need BitmapMasks, PolygonMasks or a (G, H, W) '
-            f'tensor as ground-truth masks, got {type(gt_masks).__name__}. '
-            'Load the dataset with `with_mask=True` in LoadAnnotations.')
-    if gt_inds.numel() == 0 or bitmaps.shape[0] == 0:
-        zeros = boxes.new_zeros(gt_inds.numel())
-        return zeros, zeros.clone()
-    inside, whole = _bitmap_areas(bitmaps, gt_inds, boxes, binarize=True)
-    return torch.minimum(inside, whole), whole
+    inside, whole = batch_gt_areas_in_and_out([gt_masks], [gt_inds],
+                                              [boxes])
+    return inside[0], whole[0]
+
+
+def batch_gt_areas_in_and_out(
+        gt_masks: Sequence, gt_inds: Sequence[Tensor],
+        boxes: Sequence[Tensor]) -> Tuple[List[Tensor], List[Tensor]]:
+    """:func:`gt_areas_in_and_out` of the images of a batch.
+
+    The bitmaps of all images are looked up together (see
+    :func:`_bitmap_areas`); the results are those of one call per image.
+
+    Args:
+        gt_masks (Sequence): Per image, BitmapMasks, PolygonMasks or a
+            (G_i, H_i, W_i) tensor.
+        gt_inds (Sequence[Tensor]): Per image, the index of each RoI's
+            ground truth, shape (R_i,).
+        boxes (Sequence[Tensor]): Per image, the RoI boxes clipped to the
+            image, shape (R_i, 4).
+
+    Returns:
+        tuple[list[Tensor], list[Tensor]]: Per image, the area inside the
+        box and the whole area, in pixels, each of shape (R_i,).
+    """
+    results = [None] * len(gt_masks)
+    bitmap_imgs = []
+    for i, (masks, inds, box) in enumerate(zip(gt_masks, gt_inds, boxes)):
+        device = box.device
+        if isinstance(masks, PolygonMasks):
+            edges, whole = pack_polygon_edges(masks, device)
+            results[i] = (polygon_areas_in_boxes(edges, inds,
+                                                 box), whole[inds])
+            continue
+        if isinstance(masks, BitmapMasks):
+            bitmaps = torch.from_numpy(np.ascontiguousarray(
+                masks.masks)).to(device)
+        elif isinstance(masks, Tensor):
+            bitmaps = masks.to(device)
+        else:
+            raise TypeError(
+                'MaskIoU targets need BitmapMasks, PolygonMasks or a '
+                '(G, H, W) tensor as ground-truth masks, got '
+                f'{type(masks).__name__}. Load the dataset with '
+                '`with_mask=True` in LoadAnnotations.')
+        if inds.numel() == 0 or bitmaps.shape[0] == 0:
+            zeros = box.new_zeros(inds.numel())
+            results[i] = (zeros, zeros.clone())
+            continue
+        bitmap_imgs.append((i, bitmaps, inds, box))
+    if bitmap_imgs:
+        idx, bitmaps, inds, box = zip(*bitmap_imgs)
+        inside, whole = _bitmap_areas(bitmaps, inds, box, binarize=True)
+        inside = torch.minimum(inside, whole)
+        nums = [len(b) for b in box]
+        for i, area_in, area_all in zip(idx, inside.split(nums),
+                                        whole.split(nums)):
+            results[i] = (area_in, area_all)
+    return [r[0] for r in results], [r[1] for r in results]
 
 
 def mask_iou_from_areas(pred_probs: Tensor, mask_targets: Tensor,
@@ -342,17 +415,17 @@ def mask_iou_from_areas(pred_probs: Tensor, mask_targets: Tensor,
     """
     if pred_probs.numel() == 0:
         return pred_probs.new_zeros(pred_probs.shape[0])
-    # counts of booleans: exact, and faster than sums of 0/1 floats
-    pred = pred_probs >= mask_thr_binary
-    target = mask_targets >= 0.5
-    inter = (pred & target).flatten(1).sum(1).float()
-    pred_area = pred.flatten(1).sum(1).float()
-    grid_cells = float(pred.shape[-1] * pred.shape[-2])
+    # integer counts (exact, as the sums of 0/1 floats), on uint8: fast
+    pred = (pred_probs >= mask_thr_binary).flatten(1).view(torch.uint8)
+    target = (mask_targets >= 0.5).flatten(1).view(torch.uint8)
+    inter = (pred & target).sum(1, dtype=torch.int32).float()
+    pred_area = pred.sum(1, dtype=torch.int32).float()
+    grid_cells = float(pred_probs.shape[-1] * pred_probs.shape[-2])
     box_w = (boxes[:, 2] - boxes[:, 0]).clamp(min=1e-2)
     box_h = (boxes[:, 3] - boxes[:, 1]).clamp(min=1e-2)
     outside = (area_whole - area_inside).clamp(min=0)
-    gt_area = target.flatten(1).sum(1).float() + outside * grid_cells / (
-        box_w * box_h)
+    gt_area = target.sum(1, dtype=torch.int32).float() + (
+        outside * grid_cells / (box_w * box_h))
     union = pred_area + gt_area - inter
     iou = torch.where(union > 0, inter / union.clamp(min=1e-6),
                       torch.zeros_like(union))
