@@ -44,7 +44,8 @@ def main():
     from mmdet.utils import register_all_modules
     register_all_modules(init_default_scope=False)
     import mmdet_msrcnn  # noqa: F401
-    from mmdet_msrcnn.utils import setup_cpu_distributed
+    from mmdet_msrcnn.utils import (refuse_unsafe_checkpoint,
+                                    setup_cpu_distributed)
     cfg = Config.fromfile(args.config)
     cfg.launcher = args.launcher
     if args.cfg_options is not None:
@@ -69,7 +70,8 @@ def main():
             dict(type='DumpDetResults', out_file_path=args.out))
     setup_cpu_distributed(cfg)
     runner = Runner.from_cfg(cfg)
-    runner.test()
+    with refuse_unsafe_checkpoint(args.checkpoint):
+        runner.test()
 
 
 if __name__ == '__main__':

@@ -77,11 +77,14 @@ def main():
     from mmdet.utils import register_all_modules
     register_all_modules(init_default_scope=False)
     import mmdet_msrcnn  # noqa: F401
-    from mmdet_msrcnn.utils import setup_cpu_distributed
+    from mmdet_msrcnn.utils import (refuse_unsafe_checkpoint,
+                                    setup_cpu_distributed)
     cfg = build_config(args)
     setup_cpu_distributed(cfg)
     runner = Runner.from_cfg(cfg)
-    runner.train()
+    # --resume / load_from: a checkpoint that is not weights-only is refused
+    with refuse_unsafe_checkpoint(cfg.get('load_from') or 'the checkpoint'):
+        runner.train()
 
 
 if __name__ == '__main__':

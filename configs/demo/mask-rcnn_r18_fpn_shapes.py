@@ -69,11 +69,15 @@ test_pipeline = [
 metainfo = dict(
     classes=classes,
     palette=[(220, 20, 60), (0, 130, 200), (255, 190, 0), (60, 180, 75)])
+# CheckedCocoDataset: missing files, non-COCO json and invalid masks give
+# clear errors (or, for invalid masks, a counted warning) up front
+dataset_type = 'mmdet_msrcnn.CheckedCocoDataset'
 train_dataloader = dict(
     batch_size=4,
     num_workers=0,
     persistent_workers=False,
     dataset=dict(
+        type=dataset_type,
         data_root=data_root,
         metainfo=metainfo,
         ann_file='annotations/instances_train.json',
@@ -84,6 +88,7 @@ val_dataloader = dict(
     num_workers=0,
     persistent_workers=False,
     dataset=dict(
+        type=dataset_type,
         data_root=data_root,
         metainfo=metainfo,
         ann_file='annotations/instances_val.json',

@@ -1,10 +1,11 @@
-from .checked_coco import (INVALID_MASK_MODES, CheckedCocoDataset,
-                           InvalidAnnotationWarning)
+from .checked_coco import (INVALID_MASK_MODES, CheckedCOCO,
+                           CheckedCocoDataset, InvalidAnnotationWarning)
 from .shapes import (SHAPES_CLASSES, SHAPES_PALETTE, SHAPES_VERSION,
                      generate_shapes_dataset, render_shapes_image)
 
 __all__ = [
-    'CheckedCocoDataset', 'INVALID_MASK_MODES', 'InvalidAnnotationWarning',
+    'CheckedCOCO', 'CheckedCocoDataset', 'INVALID_MASK_MODES',
+    'InvalidAnnotationWarning',
     'SHAPES_CLASSES', 'SHAPES_PALETTE', 'SHAPES_VERSION',
     'generate_shapes_dataset', 'render_shapes_image'
 ]

@@ -45,7 +45,7 @@ class InvalidAnnotationWarning(UserWarning):
     """Annotations were skipped by ``invalid_masks='skip'``."""
 
 
-class _CheckedCOCO(COCO):
+class CheckedCOCO(COCO):
     """mmdet's COCO API that refuses files that are not COCO."""
 
     def __init__(self, annotation_file: Optional[str] = None) -> None:
@@ -193,7 +193,7 @@ class CheckedCocoDataset(CocoDataset):
         **kwargs: :class:`~mmdet.datasets.CocoDataset` arguments.
     """
 
-    COCOAPI = _CheckedCOCO
+    COCOAPI = CheckedCOCO
 
     def __init__(self, *args, invalid_masks: str = 'skip', **kwargs) -> None:
         if invalid_masks not in INVALID_MASK_MODES:

@@ -181,10 +181,22 @@ def load_coco(ann_file: str, backend_args: Optional[dict] = None) -> COCO:
 
     Returns:
         COCO: The pycocotools API object.
+
+    Raises:
+        FileNotFoundError: A local ``ann_file`` that does not exist.
+        ValueError: A file that is not JSON, or not a COCO instances file.
     """
+    from ..datasets.checked_coco import CheckedCOCO
+    if '://' not in str(ann_file) and not osp.isfile(ann_file):
+        raise FileNotFoundError(
+            f'MaskQualityMetric: ann_file {ann_file!r} does not exist. Set '
+            'the metric\'s ann_file to the COCO json of the evaluated split '
+            '(as CocoMetric\'s); for the demo configs, generate the data set '
+            'first (`python tools/dataset_converters/make_shapes.py` or '
+            '`make demo`).')
     with get_local_path(ann_file, backend_args=backend_args) as local_path:
         with contextlib.redirect_stdout(io.StringIO()):
-            return COCO(local_path)
+            return CheckedCOCO(local_path)
 
 
 def resolve_cat_ids(coco_api: COCO,

@@ -3,11 +3,14 @@ from .convert import (CheckpointConversionError,
                       convert_mmdet_ms_rcnn_checkpoint,
                       convert_mmdet_ms_rcnn_state_dict, mask_iou_head_keys)
 from .safe_checkpoint import (allow_runner_checkpoint_types,
-                              load_checkpoint_safely, runner_checkpoint_types)
+                              load_checkpoint_safely,
+                              refuse_unsafe_checkpoint,
+                              runner_checkpoint_types)
 
 __all__ = [
     'setup_cpu_distributed',
     'allow_runner_checkpoint_types', 'load_checkpoint_safely',
+    'refuse_unsafe_checkpoint',
     'runner_checkpoint_types', 'CheckpointConversionError',
     'convert_mmdet_ms_rcnn_checkpoint', 'convert_mmdet_ms_rcnn_state_dict',
     'mask_iou_head_keys'

@@ -22,6 +22,7 @@ which returns HistoryBuffer's registered statistics methods and refuses
 anything else.
 """
 import pickle
+from contextlib import contextmanager
 from typing import List
 
 import numpy as np
@@ -86,6 +87,34 @@ def allow_runner_checkpoint_types() -> None:
         pass
 
 
+@contextmanager
+def refuse_unsafe_checkpoint(path: str):
+    """Turn torch's weights-only refusal inside the block into a clear one.
+
+    For loads that go through mmengine (``tools/test.py``, ``--resume``,
+    ``load_from``): the refusal is raised again as a ``RuntimeError`` that
+    names the file and says why; nothing from it was unpickled.
+
+    Args:
+        path (str): The checkpoint the block loads (for the message).
+
+    Raises:
+        RuntimeError: The checkpoint needs a global that is not allowlisted.
+    """
+    try:
+        yield
+    except Exception as err:  # pickle.UnpicklingError and friends
+        if 'weights_only' not in str(err) and 'Weights only' not in str(err):
+            raise
+        raise RuntimeError(
+            f'Refused to load {path}: it needs a Python global that is not a '
+            'tensor or an allowlisted mmengine/numpy type, so it could run '
+            'code on load, and it was not unpickled. Use a checkpoint saved '
+            'by mmengine/mmdet_msrcnn, or convert a trusted one with '
+            'tools/model_converters/convert_mmdet_ms_rcnn.py. Details: '
+            f'{err}') from None
+
+
 def load_checkpoint_safely(path: str, map_location='cpu'):
     """``torch.load`` with ``weights_only=True`` and a clear refusal.
 
@@ -101,15 +130,5 @@ def load_checkpoint_safely(path: str, map_location='cpu'):
             (a foreign or malicious pickle); nothing from it was executed.
     """
     allow_runner_checkpoint_types()
-    try:
+    with refuse_unsafe_checkpoint(path):
         return torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as err:  # pickle.UnpicklingError and friends
-        if 'weights_only' not in str(err) and 'Weights only' not in str(err):
-            raise
-        raise RuntimeError(
-            f'Refused to load {path}: it needs a Python global that is not a '
-            'tensor or an allowlisted mmengine/numpy type, so it could run '
-            'code on load, and it was not unpickled. Use a checkpoint saved '
-            'by mmengine/mmdet_msrcnn, or convert a trusted one with '
-            'tools/model_converters/convert_mmdet_ms_rcnn.py. Details: '
-            f'{err}') from None

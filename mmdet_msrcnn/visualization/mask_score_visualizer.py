@@ -21,9 +21,9 @@ class MaskScoreVisualizer(DetLocalVisualizer):
         if 'mask_scores' in instances and 'scores' in instances:
             instances = instances.clone()
             names = []
-            for label, score, mask_score in zip(instances.labels.tolist(),
-                                                instances.scores.tolist(),
-                                                instances.mask_scores.tolist()):
+            for label, score, mask_score in zip(
+                    instances.labels.tolist(), instances.scores.tolist(),
+                    instances.mask_scores.tolist()):
                 name = classes[label] if classes else f'class {label}'
                 names.append(f'{name} cls {score:.2f} mask {mask_score:.2f}')
             instances.label_names = names

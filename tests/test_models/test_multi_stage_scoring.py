@@ -191,3 +191,29 @@ def test_scored_stage_without_head_config_is_refused():
     roi_head = build_roi_head(
         mask_iou_head=[None, None, head], mask_iou_stages='last')
     assert roi_head.scored_stages == [2]
+
+
+def test_one_head_shared_by_every_stage():
+    """One ``mask_iou_head`` dict with ``mask_iou_stages='all'``."""
+    cfg = tiny_model_cfg(CASCADE_DEMO)
+    cfg.roi_head.update(mask_iou_stages='all')
+    model = build_model(cfg)
+    head = model.roi_head.mask_iou_head
+    assert not isinstance(head, torch.nn.ModuleList)
+    calls = []
+    handle = head.register_forward_hook(
+        lambda mod, args, out: calls.append(out.shape[0]))
+    try:
+        model.zero_grad()
+        losses, per_stage = stage_losses(model)
+    finally:
+        handle.remove()
+    # the same module ran once per stage, each stage has its own loss
+    assert len(calls) == NUM_STAGES
+    assert all(torch.isfinite(v) and v > 0 for v in per_stage)
+    per_stage[0].backward(retain_graph=True)
+    grad_first = {n: p.grad.clone() for n, p in head.named_parameters()}
+    sum(per_stage[1:]).backward()
+    for name, p in head.named_parameters():
+        # the later stages added to the gradient of the one shared head
+        assert not torch.equal(p.grad, grad_first[name]), name

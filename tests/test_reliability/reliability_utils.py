@@ -101,6 +101,21 @@ def runner_cfg(data_root: str,
     return cfg
 
 
+def add_test_loop(cfg: Config, data_root: str) -> Config:
+    """Test on the val images with CocoMetric (segm) and our metric."""
+    import os.path as osp
+    demo = Config.fromfile(DEMO_MS)
+    ann = osp.join(data_root, 'annotations/instances_val.json')
+    cfg.test_dataloader = demo.test_dataloader
+    cfg.test_dataloader.dataset.data_root = data_root
+    cfg.test_evaluator = [
+        dict(type='CocoMetric', ann_file=ann, metric=['segm']),
+        dict(type='mmdet_msrcnn.MaskQualityMetric', ann_file=ann)
+    ]
+    cfg.test_cfg = dict(type='TestLoop')
+    return cfg
+
+
 class ReseedHook(Hook):
     """Seed every RNG from the iteration number before each iteration.
 

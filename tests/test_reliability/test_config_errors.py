@@ -37,15 +37,28 @@ def test_num_classes_mismatch():
         build_model(cfg)
 
 
-@pytest.mark.parametrize('field, value', [('roi_feat_size', 7),
-                                          ('in_channels', 32)])
-def test_roi_feature_mismatch_at_train_step(field, value):
+@pytest.mark.parametrize('field, value, match', [
+    ('roi_feat_size', 7, r'roi_feat_size=7 does not fit the '
+     r'mask_roi_extractor \(roi_layer.output_size=\(14, 14\)\)'),
+    ('in_channels', 32, r'in_channels=32 does not fit the mask_roi_extractor'
+     r' \(out_channels=64\)'),
+    ('mask_size', 14, r'mask_size=14 differs from the training mask size '
+     r'\(train_cfg.rcnn.mask_size=28'),
+])
+def test_head_that_does_not_fit_the_host_at_build(field, value, match):
     cfg = tiny_model_cfg()
     cfg.roi_head.mask_iou_head[field] = value
-    model = build_model(cfg)
-    model.train()
+    with pytest.raises(ValueError, match=match):
+        build_model(cfg)
+
+
+@pytest.mark.parametrize('field, value', [('roi_feat_size', 7),
+                                          ('in_channels', 32)])
+def test_roi_feature_mismatch_at_forward(field, value):
+    """Called directly (no RoI head to check it), forward still says so."""
+    head = small_head(**{field: value})
     with pytest.raises(ValueError, match=f'mask_iou_head.{field}'):
-        model.loss(*demo_batch(model, NUM_CLASSES, size=64))
+        head(torch.rand(2, 8, 6, 6), torch.rand(2, 12, 12))
 
 
 @pytest.mark.parametrize('masks, match', [

@@ -17,7 +17,7 @@ from mmengine.logging import HistoryBuffer
 from mmengine.runner import load_checkpoint
 
 from helpers import REPO_ROOT, build_model, tiny_model_cfg
-from reliability_utils import runner_cfg, without_yapf
+from reliability_utils import add_test_loop, runner_cfg, without_yapf
 
 from mmdet_msrcnn.utils import load_checkpoint_safely
 
@@ -55,24 +55,19 @@ def test_mmengine_load_checkpoint_into_model(trained_run):
         assert torch.equal(value, ckpt['state_dict'][key]), key
 
 
-def test_tools_test_py_evaluates_checkpoint(trained_run, shapes_root, tmp_path,
-                                            monkeypatch):
-    """``tools/test.py CONFIG CHECKPOINT`` on the 4 val images."""
-    cfg = runner_cfg(shapes_root, tmp_path)
-    demo = Config.fromfile(
-        osp.join(REPO_ROOT, 'configs/demo/ms-rcnn_r18_fpn_shapes.py'))
-    ann = osp.join(shapes_root, 'annotations/instances_val.json')
-    cfg.test_dataloader = demo.test_dataloader
-    cfg.test_dataloader.dataset.data_root = shapes_root
-    cfg.test_dataloader.dataset.type = 'mmdet_msrcnn.CheckedCocoDataset'
-    cfg.test_evaluator = [
-        dict(type='CocoMetric', ann_file=ann, metric=['segm']),
-        dict(type='mmdet_msrcnn.MaskQualityMetric', ann_file=ann)
-    ]
-    cfg.test_cfg = dict(type='TestLoop')
+@pytest.fixture
+def test_config_file(shapes_root, tmp_path):
+    """A test config of the tiny model on the 4 val images."""
+    cfg = add_test_loop(runner_cfg(shapes_root, tmp_path), shapes_root)
+    assert cfg.test_dataloader.dataset.type == \
+        'mmdet_msrcnn.CheckedCocoDataset'
     config_file = str(tmp_path / 'test_cfg.py')
     cfg.dump(config_file)
+    return config_file
 
+
+def run_test_tool(monkeypatch, argv):
+    """``tools/test.py`` in this process; returns the runner it built."""
     spec = importlib.util.spec_from_file_location(
         '_tool_test', osp.join(REPO_ROOT, 'tools', 'test.py'))
     tool = importlib.util.module_from_spec(spec)
@@ -96,12 +91,19 @@ def test_tools_test_py_evaluates_checkpoint(trained_run, shapes_root, tmp_path,
     monkeypatch.setattr(tool, 'Config', FastConfig)
     monkeypatch.setattr(tool, 'Runner', SpyRunner)
     monkeypatch.setenv('LOCAL_RANK', '0')
-    monkeypatch.setattr(sys, 'argv', [
-        'test.py', config_file, trained_run['checkpoint'], '--work-dir',
-        str(tmp_path / 'test')
-    ])
+    monkeypatch.setattr(sys, 'argv', ['test.py'] + argv)
     tool.main()
-    runner = built['runner']
+    return built['runner']
+
+
+def test_tools_test_py_evaluates_checkpoint(trained_run, test_config_file,
+                                            tmp_path, monkeypatch):
+    """``tools/test.py CONFIG CHECKPOINT`` on the 4 val images."""
+    runner = run_test_tool(monkeypatch, [
+        test_config_file, trained_run['checkpoint'], '--work-dir',
+        str(tmp_path / 'test'), '--cfg-options', 'test_dataloader.batch_size=2'
+    ])
+    assert runner.cfg.test_dataloader.batch_size == 2
     ckpt = torch.load(trained_run['checkpoint'], weights_only=True)
     state = runner.model.state_dict()
     for key, value in ckpt['state_dict'].items():
@@ -109,6 +111,20 @@ def test_tools_test_py_evaluates_checkpoint(trained_run, shapes_root, tmp_path,
     metrics = runner.message_hub.get_info('test_metrics', None) or {}
     logged = runner.message_hub.log_scalars
     assert metrics or any('segm_mAP' in k for k in logged)
+
+
+def test_tools_test_py_refuses_malicious_checkpoint(test_config_file,
+                                                    tmp_path, monkeypatch):
+    marker = tmp_path / 'pwned'
+    path = tmp_path / 'evil.pth'
+    save_payload(path, ShellPayload(f'touch {marker}'))
+    with pytest.raises(RuntimeError,
+                       match=f'Refused to load {path}: .*not unpickled'):
+        run_test_tool(monkeypatch, [
+            test_config_file, str(path), '--work-dir',
+            str(tmp_path / 'test')
+        ])
+    assert not marker.exists()
 
 
 # ----------------------------------------------------------------------

@@ -21,7 +21,6 @@ which ranks by ``mask_scores`` too but with pycocotools' maxDets.
 """
 import argparse
 import glob
-import os
 import os.path as osp
 import sys
 import time
@@ -61,8 +60,9 @@ TABLES = [
 ]
 
 AP_KEYS = {
-    'mask_quality': ('mask_quality/segm_mAP', 'mask_quality/segm_mAP_50',
-                   'mask_quality/segm_mAP_75'),
+    'mask_quality':
+    ('mask_quality/segm_mAP', 'mask_quality/segm_mAP_50',
+     'mask_quality/segm_mAP_75'),
     'coco': ('coco/segm_mAP', 'coco/segm_mAP_50', 'coco/segm_mAP_75'),
 }
 
@@ -139,18 +139,6 @@ def build_tables(results, ap_source='mask_quality'):
     return '\n\n'.join(texts), '\n\n'.join(mds)
 
 
-def _reusable(path, args):
-    if not (args.skip_existing and osp.exists(path)):
-        return None
-    row = common.load_json(path)
-    want = dict(seed=args.seed, num_train=args.num_train, num_val=args.num_val)
-    if any(row.get(k) != v for k, v in want.items()):
-        return None
-    if args.epochs and row.get('epochs') != args.epochs:
-        return None
-    return row
-
-
 def main(argv=None):
     args = parse_args(argv)
     common.setup_registries()
@@ -174,7 +162,7 @@ def main(argv=None):
             results[name] = None
             continue
         path = osp.join(args.work_dir, name, 'metrics.json')
-        row = _reusable(path, args)
+        row = common.reusable_run(path, args, args.seed)
         if row is None:
             row = common.run_config(config, args, args.num_train, args.num_val)
         else:
@@ -189,14 +177,11 @@ def main(argv=None):
             (f', {args.num_train} training images (smoke run)'
              if args.num_train else '') +
             ('; dry run: nothing measured' if args.dry_run else ''))
-    print('\n' + text + '\n\n' + note)
     out_md = args.out_md or osp.join(args.work_dir, 'ablation_results.md')
     out_json = osp.join(args.work_dir, 'ablation_results.json')
-    common.save_json(
-        dict(note=note, ap_source=args.ap_source, results=results), out_json)
-    os.makedirs(osp.dirname(osp.abspath(out_md)), exist_ok=True)
-    with open(out_md, 'w') as f:
-        f.write(md + '\n\n' + note + '\n')
+    common.write_results(text, md, note,
+                         dict(ap_source=args.ap_source, results=results),
+                         out_md, out_json)
     print(f'\nwrote {out_md} and {out_json} in '
           f'{(time.time() - start) / 60:.1f} min')
     return results

@@ -264,3 +264,104 @@ def render_table(header, rows, title=None):
         text = [title] + text
         md = [f'**{title}**', ''] + md
     return '\n'.join(text), '\n'.join(md)
+
+
+def reusable_run(path: str, args, seed: int):
+    """A saved :func:`run_config` row that fits ``args``, else ``None``.
+
+    Only with ``args.skip_existing``: the row must have the same seed,
+    subsets and (when ``args.epochs`` is set) epochs.
+    """
+    if not (args.skip_existing and osp.exists(path)):
+        return None
+    row = load_json(path)
+    want = dict(seed=seed, num_train=args.num_train, num_val=args.num_val)
+    if any(row.get(k) != v for k, v in want.items()):
+        return None
+    if args.epochs and row.get('epochs') != args.epochs:
+        return None
+    return row
+
+
+def run_seeds(models, args, base_work_dir: str) -> list:
+    """Train and evaluate each model with each seed of ``args.seeds``.
+
+    Args:
+        models (list[tuple[str, str]]): (label, config path), in order.
+        args (Namespace): As for :func:`run_config`, plus ``seeds`` and
+            ``skip_existing``.
+        base_work_dir (str): Runs go to ``<it>/seed<S>/<config name>``.
+
+    Returns:
+        list[dict]: Per run ``model``, ``seed``, ``metrics``, ``train_s``,
+        ``test_s``, ``epochs`` and ``metrics_file``, seed-major.
+    """
+    runs = []
+    for seed in args.seeds:
+        args.seed = seed
+        args.work_dir = osp.join(base_work_dir, f'seed{seed}')
+        for label, config in models:
+            path = osp.join(args.work_dir, config_name(config),
+                            'metrics.json')
+            row = reusable_run(path, args, seed)
+            if row is None:
+                row = run_config(config, args, args.num_train, args.num_val)
+            else:
+                print(f'{label} seed {seed}: reusing {path}')
+            runs.append(
+                dict(
+                    model=label,
+                    seed=seed,
+                    metrics=row['metrics'],
+                    train_s=row['train_s'],
+                    test_s=row['test_s'],
+                    epochs=row['epochs'],
+                    metrics_file=path))
+    args.work_dir = base_work_dir
+    return runs
+
+
+def seed_table(runs, columns, title=None):
+    """One row per run and, per model with 2+ runs, mean ± std.
+
+    Args:
+        runs (list[dict]): ``model`` (label), ``seed`` and ``metrics``.
+        columns (list[tuple]): (column, metric key, scale, digits).
+        title (str, optional): Above the table.
+
+    Returns:
+        tuple[str, str]: Plain text and markdown.
+    """
+    header = ['model', 'seed'] + [c[0] for c in columns]
+    rows = [[r['model'], str(r['seed'])] +
+            [fmt(r['metrics'].get(key), digits, scale)
+             for _, key, scale, digits in columns] for r in runs]
+    by_model = {}
+    for r in runs:
+        by_model.setdefault(r['model'], []).append(r['metrics'])
+    for model, all_metrics in by_model.items():
+        if len(all_metrics) < 2:
+            continue
+        cells = []
+        for _, key, scale, digits in columns:
+            vals = np.array([
+                np.nan if m.get(key) is None or m.get(key) < 0 else m[key]
+                for m in all_metrics
+            ], dtype=np.float64) * scale
+            if np.isnan(vals).all():
+                cells.append('-')
+            else:
+                cells.append(f'{np.nanmean(vals):.{digits}f} ± '
+                             f'{np.nanstd(vals):.{digits}f}')
+        rows.append([model, f'mean of {len(all_metrics)}'] + cells)
+    return render_table(header, rows, title)
+
+
+def write_results(text: str, md: str, note: str, data: dict, out_md: str,
+                  out_json: str) -> None:
+    """Print a result table with its note; write it as markdown and json."""
+    print('\n' + text + '\n\n' + note)
+    save_json(dict(note=note, **data), out_json)
+    os.makedirs(osp.dirname(osp.abspath(out_md)), exist_ok=True)
+    with open(out_md, 'w') as f:
+        f.write(md + '\n\n' + note + '\n')

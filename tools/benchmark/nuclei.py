@@ -25,12 +25,10 @@ them (and inference on ``--probe-val`` images) and projects the full
 schedule; nothing is evaluated.
 """
 import argparse
-import os
 import os.path as osp
 import sys
 import time
 
-import numpy as np
 
 sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
 import common  # noqa: E402
@@ -97,57 +95,10 @@ def parse_args(argv=None):
     return parser.parse_args(argv)
 
 
-def _cells(metrics):
-    return [
-        common.fmt(metrics.get(key), digits, scale)
-        for _, key, scale, digits in COLUMNS
-    ]
-
-
 def build_table(runs):
-    """Text and markdown table: one row per run, mean ± std per model.
-
-    Args:
-        runs (list[dict]): ``model`` (label), ``seed`` and ``metrics``.
-
-    Returns:
-        tuple[str, str]: Plain text and markdown.
-    """
-    header = ['model', 'seed'] + [c[0] for c in COLUMNS]
-    rows = [[r['model'], str(r['seed'])] + _cells(r['metrics']) for r in runs]
-    by_model = {}
-    for r in runs:
-        by_model.setdefault(r['model'], []).append(r['metrics'])
-    for model, all_metrics in by_model.items():
-        if len(all_metrics) < 2:
-            continue
-        cells = []
-        for _, key, scale, digits in COLUMNS:
-            vals = np.array([
-                np.nan if m.get(key) is None or m.get(key) < 0 else m[key]
-                for m in all_metrics
-            ],
-                            dtype=np.float64) * scale
-            if np.isnan(vals).all():
-                cells.append('-')
-            else:
-                cells.append(f'{np.nanmean(vals):.{digits}f} ± '
-                             f'{np.nanstd(vals):.{digits}f}')
-        rows.append([model, f'mean of {len(all_metrics)}'] + cells)
-    return common.render_table(header, rows,
-                               'DSB2018 nuclei, val (132 images)')
-
-
-def _reusable(path, args):
-    if not (args.skip_existing and osp.exists(path)):
-        return None
-    row = common.load_json(path)
-    if row.get('num_train') != args.num_train or \
-            row.get('num_val') != args.num_val:
-        return None
-    if args.epochs and row.get('epochs') != args.epochs:
-        return None
-    return row
+    """Text and markdown table: one row per run, mean ± std per model."""
+    return common.seed_table(runs, COLUMNS,
+                             'DSB2018 nuclei, val (132 images)')
 
 
 def run_probe(args):
@@ -184,29 +135,8 @@ def main(argv=None):
         args.work_dir = osp.join(base_work_dir, 'probe')
         return run_probe(args)
     start = time.time()
-    runs = []
-    for seed in args.seeds:
-        args.seed = seed
-        args.work_dir = osp.join(base_work_dir, f'seed{seed}')
-        for key in args.models:
-            label, config = MODELS[key]
-            path = osp.join(args.work_dir, common.config_name(config),
-                            'metrics.json')
-            row = _reusable(path, args)
-            if row is None:
-                row = common.run_config(config, args, args.num_train,
-                                        args.num_val)
-            else:
-                print(f'{label} seed {seed}: reusing {path}')
-            runs.append(
-                dict(
-                    model=label,
-                    seed=seed,
-                    metrics=row['metrics'],
-                    train_s=row['train_s'],
-                    test_s=row['test_s'],
-                    epochs=row['epochs'],
-                    metrics_file=path))
+    runs = common.run_seeds([MODELS[key] for key in args.models], args,
+                            base_work_dir)
     text, md = build_table(runs)
     note = ('AP in %. box AP: CocoMetric (<= 100 detections per image); '
             'mask APs: MaskQualityMetric, mask-score ranked, <= 1000 '
@@ -215,18 +145,13 @@ def main(argv=None):
             'calibration error of the mask score; oracle: score x true IoU.' +
             (f' Smoke run: {args.num_train} training images.'
              if args.num_train else ''))
-    print('\n' + text + '\n\n' + note)
+    out_md = args.out_md or osp.join(base_work_dir, 'nuclei_results.md')
+    out_json = osp.join(base_work_dir, 'nuclei_results.json')
+    common.write_results(text, md, note, dict(runs=runs), out_md, out_json)
     for r in runs:
         print(f"{r['model']} seed {r['seed']}: trained {r['epochs']} epochs "
               f"in {r['train_s'] / 60:.1f} min, evaluated in "
               f"{r['test_s'] / 60:.1f} min")
-    base = base_work_dir
-    out_md = args.out_md or osp.join(base, 'nuclei_results.md')
-    out_json = osp.join(base, 'nuclei_results.json')
-    common.save_json(dict(note=note, runs=runs), out_json)
-    os.makedirs(osp.dirname(osp.abspath(out_md)), exist_ok=True)
-    with open(out_md, 'w') as f:
-        f.write(md + '\n\n' + note + '\n')
     print(f'\nwrote {out_md} and {out_json} in '
           f'{(time.time() - start) / 60:.1f} min')
     return runs

@@ -649,12 +649,22 @@ def bench_mask_branch(models, steps, args, device):
         try:
             steps[name].reset()
             steps[name]()
+            # the step moved the weights: predict with the shared ones
+            steps[name].reset()
             m.eval()
             set_score_thr(m, 0.0)
             make_predict(m, data[name])()
         finally:
             del rh.predict_mask, rh.mask_loss
         captured[name] = calls
+        p_args, p_kwargs = calls['predict_mask']
+        results = p_kwargs.get('results_list', p_args[2] if len(p_args) > 2
+                               else None)
+        num_dets = sum(len(r) for r in results)
+        if num_dets == 0:
+            raise RuntimeError(
+                f'{name}: the captured predict_mask call has no detection; '
+                'the mask branch would be timed doing no work.')
     infer, train, prepare_i, prepare_t = {}, {}, {}, {}
     for name, m in models.items():
         rh = m.roi_head

@@ -58,8 +58,12 @@ class MaskIoUHead(BaseModule):
         num_fcs (int): Number of hidden fully connected layers.
             Defaults to 2.
         roi_feat_size (int): Side S of the RoI feature. Defaults to 14.
-        mask_size (int, optional): Side of the predicted mask, for the
-            shape checks; ``None`` means ``2 * roi_feat_size``.
+        mask_size (int, optional): Side of the predicted mask in training
+            (the mask head's output, ``train_cfg.rcnn.mask_size``); the
+            mask scoring RoI heads check it against their train config when
+            they are built. ``None`` means ``2 * roi_feat_size``. Any square
+            mask is accepted by :meth:`forward` (pooled or resized to
+            ``roi_feat_size``), e.g. PointRend's refined masks at test time.
         in_channels (int): Channels of the RoI feature. Defaults to 256.
         conv_out_channels (int): Channels of the convolutions.
             Defaults to 256.

@@ -255,15 +255,68 @@ class MaskScoringMixin:
             bbox_head = bbox_head[-1]
         return bbox_head.num_classes
 
+    def _stage_feat_extractor(self, stage: int) -> nn.Module:
+        """The RoI extractor whose output the stage's MaskIoU head reads."""
+        if self.mask_iou_roi_extractor is not None:
+            return self.mask_iou_roi_extractor
+        ext = self.mask_roi_extractor
+        return ext[stage] if isinstance(ext, nn.ModuleList) else ext
+
+    def _stage_train_mask_size(self, stage: int) -> Optional[int]:
+        """Side of the training mask targets of a stage, if configured."""
+        cfg = self.train_cfg
+        if isinstance(cfg, (list, tuple)):
+            cfg = cfg[stage]
+        size = cfg.get('mask_size') if cfg is not None else None
+        if isinstance(size, (list, tuple)):
+            size = size[0] if len(set(size)) == 1 else None
+        return size
+
     def _check_mask_iou_heads(self) -> None:
+        """Refuse MaskIoU heads that do not fit the host, at build time."""
         num_classes = self._bbox_num_classes()
         for stage in self.scored_stages:
             _, head = self._stage_heads(stage)
+            name = 'mask_iou_head' + (f'[{stage}]' if isinstance(
+                self.mask_iou_head, nn.ModuleList) else '')
             if head.num_classes != num_classes:
                 raise ValueError(
-                    f'mask_iou_head.num_classes={head.num_classes} differs '
+                    f'{name}.num_classes={head.num_classes} differs '
                     f'from bbox_head.num_classes={num_classes}; set them '
                     'equal (the MaskIoU head has one output per class).')
+            if self.mask_iou_roi_extractor is None and getattr(
+                    self, 'with_shared_head', False):
+                # C4 models: the shared res5 head reshapes the feature; the
+                # head's forward checks what it receives
+                ext = None
+            else:
+                ext = self._stage_feat_extractor(stage)
+            ext_name = ('mask_iou_roi_extractor'
+                        if self.mask_iou_roi_extractor is not None else
+                        'mask_roi_extractor')
+            layers = getattr(ext, 'roi_layers', None)
+            size = getattr(layers[0], 'output_size', None) if layers else None
+            want = (head.roi_feat_size, head.roi_feat_size)
+            if size is not None and tuple(size) != want:
+                raise ValueError(
+                    f'{name}.roi_feat_size={head.roi_feat_size} does not fit '
+                    f'the {ext_name} (roi_layer.output_size={tuple(size)}); '
+                    'set mask_iou_head.roi_feat_size to that output size.')
+            channels = getattr(ext, 'out_channels', None)
+            uses_feats = getattr(head, 'input_mode', 'concat') != 'mask_only'
+            if uses_feats and channels is not None and \
+                    channels != head.in_channels:
+                raise ValueError(
+                    f'{name}.in_channels={head.in_channels} does not fit the '
+                    f'{ext_name} (out_channels={channels}); set '
+                    'mask_iou_head.in_channels to its out_channels.')
+            mask_size = self._stage_train_mask_size(stage)
+            if mask_size is not None and mask_size != head.mask_size:
+                raise ValueError(
+                    f'{name}.mask_size={head.mask_size} differs from the '
+                    f'training mask size (train_cfg.rcnn.mask_size='
+                    f'{mask_size}, the mask head\'s output); set '
+                    'mask_iou_head.mask_size to it.')
 
     # ------------------------------------------------------------------
     # shared pieces
