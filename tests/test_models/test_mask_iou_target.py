@@ -164,3 +164,24 @@ def test_batch_of_images_with_other_sizes_and_kinds():
     for m, i, b, got in zip(masks, inds, boxes, inside):
         alone, _ = gt_areas_in_and_out(m, i, b)
         assert torch.equal(alone, got)
+
+
+@pytest.mark.parametrize('layout', ['uint8 255', 'bool', 'strided float'])
+def test_tensor_masks_of_other_values_and_layouts(layout):
+    """uint8 foreground of 255, bool, and a non-contiguous float tensor."""
+    rect = torch.zeros(1, H, W)
+    rect[0, 0:8, 4:12] = 1
+    if layout == 'uint8 255':
+        masks = (rect * 255).to(torch.uint8)
+    elif layout == 'bool':
+        masks = rect.bool()
+    else:  # every other column of a twice as wide tensor
+        wide = torch.zeros(1, H, 2 * W)
+        wide[..., ::2] = rect * 0.7
+        masks = wide[..., ::2]
+        assert not masks.is_contiguous()
+    boxes = torch.tensor([[0., 0., 8., 8.], [5.5, 2.25, 20., 6.5]])
+    inside, whole = gt_areas_in_and_out(masks, torch.zeros(
+        2, dtype=torch.long), boxes)
+    assert torch.allclose(inside, torch.tensor([32., 6.5 * 4.25]), atol=1e-4)
+    assert torch.allclose(whole, torch.full((2, ), 64.))

@@ -568,7 +568,7 @@ class TrainStep:
         return float(loss.detach())
 
 
-def bench_inference(models, args, device, batch, score_thr, seed):
+def bench_inference(models, args, device, batch, score_thr, seed, warmup):
     data = {
         name: make_batch(m, batch, args.size, args.num_gt, seed, False)
         for name, m in models.items()
@@ -583,7 +583,7 @@ def bench_inference(models, args, device, batch, score_thr, seed):
                 dets=m.roi_head.mask_head))
     fns = {name: make_predict(m, data[name]) for name, m in models.items()}
     prepare = {name: counters[name].reset for name in models}
-    times, last = bench(fns, args.repeat, args.warmup, device, prepare)
+    times, last = bench(fns, args.repeat, warmup, device, prepare)
     info = {}
     for name in models:
         counters[name].remove()
@@ -647,10 +647,8 @@ def bench_mask_branch(models, steps, args, device):
 
             setattr(rh, method, record)
         try:
-            steps[name].reset()
-            steps[name]()
-            # the step moved the weights: predict with the shared ones
-            steps[name].reset()
+            steps[name].reset()  # shared weights, seeded sampling
+            m.loss(steps[name].inputs, steps[name].samples)
             m.eval()
             set_score_thr(m, 0.0)
             make_predict(m, data[name])()
@@ -697,8 +695,9 @@ def bench_mask_branch(models, steps, args, device):
 
         infer[name], prepare_i[name] = run_infer, prep_infer
         train[name], prepare_t[name] = run_train, prep_train
-    t_infer, _ = bench(infer, args.repeat, args.warmup, device, prepare_i)
-    t_train, _ = bench(train, args.repeat, args.warmup, device, prepare_t)
+    # the models are warm by now
+    t_infer, _ = bench(infer, args.repeat, 0, device, prepare_i)
+    t_train, _ = bench(train, args.repeat, 0, device, prepare_t)
     for name, m in models.items():
         steps[name].reset()
         m.zero_grad(set_to_none=True)
@@ -888,7 +887,7 @@ def head_sweep(head, args, device):
             head.zero_grad(set_to_none=True)
 
         times, _ = bench(
-            dict(fwd_bwd=fwd_bwd), min(args.repeat, 3), 1, device)
+            dict(fwd_bwd=fwd_bwd), min(args.repeat, 2), 0, device)
         out[num] = stats(times['fwd_bwd'], 1e3)
     return out
 
@@ -1208,10 +1207,10 @@ def bench_memory(args):
             text=True,
             env=env,
             cwd=REPO_ROOT)
-        # smoke: the three at once (only the wall time matters there)
-        procs[name] = (proc, None if args.smoke else proc.communicate())
-    for name, (proc, outs) in procs.items():
-        stdout, stderr = outs or proc.communicate()
+        procs[name] = proc
+    # the three at once: each measures its own process's memory only
+    for name, proc in procs.items():
+        stdout, stderr = proc.communicate()
         lines = [
             ln for ln in stdout.splitlines() if ln.startswith('MEMRESULT ')
         ]
@@ -1368,10 +1367,11 @@ def markdown(report):
         'instances/image, bbox classifier weights x'
         f"{meta['cls_scale']:g} (peaked class scores), Soft-NMS, "
         'max_per_img 100, SGD (lr 0.02, momentum 0.9).',
-        f"Medians over {meta['repeat']} runs after {meta['warmup']} "
-        'warm-up runs (min-max in brackets), the models interleaved in a '
-        'rotating order; ratios: median of the per-round ratios (+- half '
-        'their range).',
+        f"Medians over {meta['repeat']} runs (min-max in brackets) after "
+        f"{meta['warmup']} warm-up runs of the first inference row and of "
+        'training (the later rows run on warm models), the models '
+        'interleaved in a rotating order; ratios: median of the per-round '
+        'ratios (+- half their range).',
         f"Command: `{meta['command']}`",
         ''
     ]
@@ -1550,11 +1550,13 @@ def run(args):
 
     log('inference ...')
     infer = {}
-    for key, batch, thr in (('infer_b1_100', 1, 0.0),
-                            ('infer_b2_100', 2, 0.0),
-                            ('infer_b1_default', 1, 0.05)):
+    for i, (key, batch, thr) in enumerate((('infer_b1_100', 1, 0.0),
+                                           ('infer_b2_100', 2, 0.0),
+                                           ('infer_b1_default', 1, 0.05))):
+        # the models are warm after the first row
         infer[key], report['info'][key] = bench_inference(
-            models, args, device, batch, thr, args.seed + 1)
+            models, args, device, batch, thr, args.seed + 1,
+            args.warmup if i == 0 else 0)
     add_rows(infer)
     log('training ...')
     train, report['info']['train'], steps = bench_train(models, args, device)

@@ -34,6 +34,7 @@ from typing import List, Sequence, Tuple
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from mmdet.structures.mask import BitmapMasks, PolygonMasks
 from torch import Tensor
 
@@ -58,6 +59,31 @@ def _nonzero_extents(occupancy: Tensor) -> Tensor:
     first = torch.where(occupied, index, length).amin(-1)
     stop = torch.where(occupied, index + 1, 0).amax(-1)
     return torch.stack([first.clamp(max=stop), stop], -1)
+
+
+def _mask_extents(occupied: Tensor, used: Tensor) -> Tensor:
+    """Bounding rows and columns, and largest value, of some masks.
+
+    Args:
+        occupied (Tensor): Masks, uint8 (non-zero = foreground), shape
+            (G, H, W).
+        used (Tensor): Indices of the masks to measure, shape (U,).
+
+    Returns:
+        Tensor: ``(top, bottom, left, right, max)`` per mask, ``bottom``
+        and ``right`` one past the last non-zero row / column (zeros for an
+        empty mask), shape (U, 5).
+    """
+    num = used.numel()
+    row_max = occupied.amax(2)[used]
+    col_max = occupied.amax(1)[used]
+    if row_max.shape[1] != col_max.shape[1]:  # pad to one length
+        length = max(row_max.shape[1], col_max.shape[1])
+        row_max, col_max = (F.pad(t, (0, length - t.shape[1]))
+                            for t in (row_max, col_max))
+    both = torch.cat([row_max, col_max])
+    ext = _nonzero_extents(both)
+    return torch.cat([ext[:num], ext[num:], row_max.amax(1, True).long()], 1)
 
 
 def _bitmap_areas(masks: Sequence[Tensor],
@@ -109,14 +135,11 @@ def _bitmap_areas(masks: Sequence[Tensor],
             # for bool and uint8, non-zero is > 0; uint8 masks are
             # binarised crop by crop below (a new full-size mask would
             # cost its page faults)
+            m = m.contiguous()  # crops are strided views below
             occupied = (m if m.dtype in (torch.bool, torch.uint8) else
                         m != 0).view(torch.uint8)
             used, local = torch.unique(gt_inds[i], return_inverse=True)
-            extents.append(
-                torch.cat([
-                    _nonzero_extents(occupied.amax(2)[used]),
-                    _nonzero_extents(occupied.amax(1)[used])
-                ], 1))
+            extents.append(_mask_extents(occupied, used))
             table_ids.append(local + len(crops))
             crops += [(m, g) for g in used.tolist()]
             limits.append(
@@ -144,7 +167,7 @@ def _bitmap_areas(masks: Sequence[Tensor],
             # one group of cropped tables, packed into one flat tensor
             layout, size, stop = [], 0, start
             while stop < len(crops):
-                top, bottom, left, right = extents[stop]
+                top, bottom, left, right, _ = extents[stop]
                 numel = (bottom - top + 1) * (right - left + 1)
                 if layout and size + numel > _SAT_CHUNK_ELEMS:
                     break
@@ -152,13 +175,18 @@ def _bitmap_areas(masks: Sequence[Tensor],
                 size += numel
                 stop += 1
             flat = crops[start][0].new_zeros(size, dtype=dtype)
-            for (first, top, left, rows, cols), (m, g) in zip(
-                    layout, crops[start:stop]):
+            for (first, top, left, rows, cols), (m, g), ext in zip(
+                    layout, crops[start:stop], extents[start:stop]):
                 if rows and cols:  # row 0 and column 0 stay 0
-                    table = flat[first:first + (rows + 1) * (cols + 1)].view(
-                        rows + 1, cols + 1)[1:, 1:]
-                    crop = m[g, top:top + rows, left:left + cols]
-                    if binarize and crop.dtype != torch.bool:
+                    # table[1:, 1:] and the crop, as strided views
+                    table = flat.as_strided((rows, cols), (cols + 1, 1),
+                                            first + cols + 2)
+                    height, width = m.shape[-2:]
+                    crop = m.as_strided(
+                        (rows, cols), (width, 1),
+                        m.storage_offset() + (g * height + top) * width +
+                        left)
+                    if binarize and ext[4] > 1:  # uint8 values above 1
                         crop = crop > 0
                     table.copy_(crop)
                     table.cumsum_(0).cumsum_(1)
