@@ -695,9 +695,9 @@ def bench_mask_branch(models, steps, args, device):
 
         infer[name], prepare_i[name] = run_infer, prep_infer
         train[name], prepare_t[name] = run_train, prep_train
-    # the models are warm by now
-    t_infer, _ = bench(infer, args.repeat, 0, device, prepare_i)
-    t_train, _ = bench(train, args.repeat, 0, device, prepare_t)
+    # warm-up: the first replay allocates its buffers
+    t_infer, _ = bench(infer, args.repeat, args.warmup, device, prepare_i)
+    t_train, _ = bench(train, args.repeat, args.warmup, device, prepare_t)
     for name, m in models.items():
         steps[name].reset()
         m.zero_grad(set_to_none=True)
@@ -1368,8 +1368,8 @@ def markdown(report):
         f"{meta['cls_scale']:g} (peaked class scores), Soft-NMS, "
         'max_per_img 100, SGD (lr 0.02, momentum 0.9).',
         f"Medians over {meta['repeat']} runs (min-max in brackets) after "
-        f"{meta['warmup']} warm-up runs of the first inference row and of "
-        'training (the later rows run on warm models), the models '
+        f"{meta['warmup']} warm-up runs (the second and third inference rows "
+        'run on warm models without), the models '
         'interleaved in a rotating order; ratios: median of the per-round '
         'ratios (+- half their range).',
         f"Command: `{meta['command']}`",
