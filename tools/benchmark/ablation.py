@@ -75,24 +75,11 @@ def default_configs():
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--configs', nargs='+', help='default: all')
-    parser.add_argument('--epochs', type=int, help='override max_epochs')
     parser.add_argument('--seed', type=int, default=0)
-    parser.add_argument(
-        '--work-dir', default=osp.join(REPO, 'work_dirs/ablation'))
-    parser.add_argument('--data-root', default=osp.join(REPO, 'data/shapes'))
-    parser.add_argument(
-        '--num-train', type=int, help='train on a subset (smoke runs)')
-    parser.add_argument(
-        '--num-val', type=int, help='test on a subset (smoke runs)')
-    parser.add_argument(
-        '--num-vis', type=int, default=0, help='validation images to draw')
+    common.add_run_args(parser, osp.join(REPO, 'data/shapes'),
+                        osp.join(REPO, 'work_dirs/ablation'))
     parser.add_argument(
         '--ap-source', choices=sorted(AP_KEYS), default='mask_quality')
-    parser.add_argument(
-        '--skip-existing',
-        action='store_true',
-        help='reuse <work-dir>/<config>/metrics.json when it was made with '
-        'the same epochs, seed and subsets')
     parser.add_argument(
         '--dry-run',
         action='store_true',

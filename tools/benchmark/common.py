@@ -365,3 +365,46 @@ def write_results(text: str, md: str, note: str, data: dict, out_md: str,
     os.makedirs(osp.dirname(osp.abspath(out_md)), exist_ok=True)
     with open(out_md, 'w') as f:
         f.write(md + '\n\n' + note + '\n')
+
+
+def add_run_args(parser, data_root: str, work_dir: str,
+                 num_vis: int = 0) -> None:
+    """The arguments every training benchmark takes (data, subsets, reuse).
+
+    Args:
+        parser (ArgumentParser): Gets ``--epochs``, ``--data-root``,
+            ``--work-dir``, ``--num-train``, ``--num-val``, ``--num-vis``
+            and ``--skip-existing``.
+        data_root (str): Default of ``--data-root``.
+        work_dir (str): Default of ``--work-dir``.
+        num_vis (int): Default of ``--num-vis``.
+    """
+    parser.add_argument('--epochs', type=int, help='override max_epochs')
+    parser.add_argument('--data-root', default=data_root)
+    parser.add_argument('--work-dir', default=work_dir)
+    parser.add_argument(
+        '--num-train', type=int, help='train on a subset (smoke runs)')
+    parser.add_argument(
+        '--num-val', type=int, help='test on a subset (smoke runs)')
+    parser.add_argument(
+        '--num-vis',
+        type=int,
+        default=num_vis,
+        help='validation images to draw')
+    parser.add_argument(
+        '--skip-existing',
+        action='store_true',
+        help='reuse <work-dir>/.../<config>/metrics.json when it was made '
+        'with the same seed, epochs and subsets')
+
+
+def report_seed_runs(runs, text: str, md: str, note: str, out_md: str,
+                     out_json: str, start: float) -> None:
+    """Print and write a :func:`seed_table` and the runs' timings."""
+    write_results(text, md, note, dict(runs=runs), out_md, out_json)
+    for r in runs:
+        print(f"{r['model']} seed {r['seed']}: trained {r['epochs']} epochs "
+              f"in {r['train_s'] / 60:.1f} min, evaluated in "
+              f"{r['test_s'] / 60:.1f} min")
+    print(f'\nwrote {out_md} and {out_json} in '
+          f'{(time.time() - start) / 60:.1f} min')

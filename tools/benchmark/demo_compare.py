@@ -61,21 +61,8 @@ def parse_args(argv=None):
         choices=range(len(MODELS)),
         default=list(range(len(MODELS))),
         help='indices into ' + ', '.join(m[0] for m in MODELS))
-    parser.add_argument('--epochs', type=int, help='override max_epochs')
-    parser.add_argument('--data-root', default=osp.join(REPO, 'data/shapes'))
-    parser.add_argument(
-        '--work-dir', default=osp.join(REPO, 'work_dirs/demo_compare'))
-    parser.add_argument(
-        '--num-train', type=int, help='train on a subset (smoke runs)')
-    parser.add_argument(
-        '--num-val', type=int, help='test on a subset (smoke runs)')
-    parser.add_argument(
-        '--num-vis', type=int, default=0, help='validation images to draw')
-    parser.add_argument(
-        '--skip-existing',
-        action='store_true',
-        help='reuse metrics.json of runs with the same seed, epochs and '
-        'subsets')
+    common.add_run_args(parser, osp.join(REPO, 'data/shapes'),
+                        osp.join(REPO, 'work_dirs/demo_compare'))
     parser.add_argument('--out-md', help='default: <work-dir>/demo_compare.md')
     return parser.parse_args(argv)
 
@@ -108,13 +95,7 @@ def main(argv=None):
              if args.num_train else ''))
     out_md = args.out_md or osp.join(base_work_dir, 'demo_compare.md')
     out_json = osp.join(base_work_dir, 'demo_compare.json')
-    common.write_results(text, md, note, dict(runs=runs), out_md, out_json)
-    for r in runs:
-        print(f"{r['model']} seed {r['seed']}: trained {r['epochs']} epochs "
-              f"in {r['train_s'] / 60:.1f} min, evaluated in "
-              f"{r['test_s'] / 60:.1f} min")
-    print(f'\nwrote {out_md} and {out_json} in '
-          f'{(time.time() - start) / 60:.1f} min')
+    common.report_seed_runs(runs, text, md, note, out_md, out_json, start)
     return runs
 
 

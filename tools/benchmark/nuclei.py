@@ -63,20 +63,8 @@ def parse_args(argv=None):
     parser.add_argument('--seeds', type=int, nargs='+', default=[0])
     parser.add_argument(
         '--models', nargs='+', choices=sorted(MODELS), default=['mask', 'ms'])
-    parser.add_argument('--epochs', type=int, help='override max_epochs')
-    parser.add_argument('--data-root', default=DATA_ROOT)
-    parser.add_argument(
-        '--work-dir', default=osp.join(REPO, 'work_dirs/nuclei'))
-    parser.add_argument(
-        '--num-train', type=int, help='train on a subset (smoke runs)')
-    parser.add_argument(
-        '--num-val', type=int, help='test on a subset (smoke runs)')
-    parser.add_argument(
-        '--num-vis', type=int, default=4, help='validation images to draw')
-    parser.add_argument(
-        '--skip-existing',
-        action='store_true',
-        help='reuse metrics.json of runs with the same epochs and subsets')
+    common.add_run_args(parser, DATA_ROOT, osp.join(REPO, 'work_dirs/nuclei'),
+                        num_vis=4)
     parser.add_argument(
         '--probe',
         type=int,
@@ -147,13 +135,7 @@ def main(argv=None):
              if args.num_train else ''))
     out_md = args.out_md or osp.join(base_work_dir, 'nuclei_results.md')
     out_json = osp.join(base_work_dir, 'nuclei_results.json')
-    common.write_results(text, md, note, dict(runs=runs), out_md, out_json)
-    for r in runs:
-        print(f"{r['model']} seed {r['seed']}: trained {r['epochs']} epochs "
-              f"in {r['train_s'] / 60:.1f} min, evaluated in "
-              f"{r['test_s'] / 60:.1f} min")
-    print(f'\nwrote {out_md} and {out_json} in '
-          f'{(time.time() - start) / 60:.1f} min')
+    common.report_seed_runs(runs, text, md, note, out_md, out_json, start)
     return runs
 
 
