@@ -76,6 +76,13 @@ def record_mask_head(mask_head: nn.Module):
         rec.predict_inputs = kwargs
         return orig_predict(*args, **kwargs)
 
+    # nested recorders (an analysis tool around a training step) each put
+    # back what they found
+    previous = {
+        name: mask_head.__dict__[name]
+        for name in ('loss_and_target', 'predict_by_feat')
+        if name in mask_head.__dict__
+    }
     handle = mask_head.register_forward_pre_hook(pre_hook)
     mask_head.loss_and_target = loss_and_target
     mask_head.predict_by_feat = predict_by_feat
@@ -83,8 +90,11 @@ def record_mask_head(mask_head: nn.Module):
         yield rec
     finally:
         handle.remove()
-        del mask_head.loss_and_target
-        del mask_head.predict_by_feat
+        for name in ('loss_and_target', 'predict_by_feat'):
+            if name in previous:
+                setattr(mask_head, name, previous[name])
+            else:
+                delattr(mask_head, name)
 
 
 def select_class_masks(mask_preds: Tensor, labels: Tensor) -> Tensor:
