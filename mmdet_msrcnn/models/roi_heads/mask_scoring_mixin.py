@@ -294,32 +294,7 @@ class MaskScoringMixin:
                     f'{name}.num_classes={head.num_classes} differs '
                     f'from bbox_head.num_classes={num_classes}; set them '
                     'equal (the MaskIoU head has one output per class).')
-            if self.mask_iou_roi_extractor is None and getattr(
-                    self, 'with_shared_head', False):
-                # C4 models: the shared res5 head reshapes the feature; the
-                # head's forward checks what it receives
-                ext = None
-            else:
-                ext = self._stage_feat_extractor(stage)
-            ext_name = ('mask_iou_roi_extractor'
-                        if self.mask_iou_roi_extractor is not None else
-                        'mask_roi_extractor')
-            layers = getattr(ext, 'roi_layers', None)
-            size = getattr(layers[0], 'output_size', None) if layers else None
-            want = (head.roi_feat_size, head.roi_feat_size)
-            if size is not None and tuple(size) != want:
-                raise ValueError(
-                    f'{name}.roi_feat_size={head.roi_feat_size} does not fit '
-                    f'the {ext_name} (roi_layer.output_size={tuple(size)}); '
-                    'set mask_iou_head.roi_feat_size to that output size.')
-            channels = getattr(ext, 'out_channels', None)
-            uses_feats = getattr(head, 'input_mode', 'concat') != 'mask_only'
-            if uses_feats and channels is not None and \
-                    channels != head.in_channels:
-                raise ValueError(
-                    f'{name}.in_channels={head.in_channels} does not fit the '
-                    f'{ext_name} (out_channels={channels}); set '
-                    'mask_iou_head.in_channels to its out_channels.')
+            self._check_feature_fit(stage, head, name)
             mask_size = self._stage_train_mask_size(stage)
             if mask_size is not None and mask_size != head.mask_size:
                 raise ValueError(
@@ -327,6 +302,35 @@ class MaskScoringMixin:
                     f'training mask size (train_cfg.rcnn.mask_size='
                     f'{mask_size}, the mask head\'s output); set '
                     'mask_iou_head.mask_size to it.')
+
+    def _check_feature_fit(self, stage: int, head: nn.Module,
+                           name: str) -> None:
+        """The head's ``roi_feat_size`` / ``in_channels`` vs its extractor.
+
+        C4 hosts (a shared res5 head between the extractor and the mask
+        head) are left to the head's forward check.
+        """
+        if self.mask_iou_roi_extractor is None and getattr(
+                self, 'with_shared_head', False):
+            return
+        ext = self._stage_feat_extractor(stage)
+        ext_name = ('mask_iou_roi_extractor' if self.mask_iou_roi_extractor
+                    is not None else 'mask_roi_extractor')
+        layers = getattr(ext, 'roi_layers', None)
+        size = getattr(layers[0], 'output_size', None) if layers else None
+        if size is not None and tuple(size) != (head.roi_feat_size, ) * 2:
+            raise ValueError(
+                f'{name}.roi_feat_size={head.roi_feat_size} does not fit '
+                f'the {ext_name} (roi_layer.output_size={tuple(size)}); '
+                'set mask_iou_head.roi_feat_size to that output size.')
+        channels = getattr(ext, 'out_channels', None)
+        uses_feats = getattr(head, 'input_mode', 'concat') != 'mask_only'
+        if uses_feats and channels is not None and \
+                channels != head.in_channels:
+            raise ValueError(
+                f'{name}.in_channels={head.in_channels} does not fit the '
+                f'{ext_name} (out_channels={channels}); set '
+                'mask_iou_head.in_channels to its out_channels.')
 
     # ------------------------------------------------------------------
     # shared pieces
