@@ -39,6 +39,10 @@ MODELS = {
              osp.join(REPO, 'configs/nuclei/mask-rcnn_r18_fpn_nuclei.py')),
     'ms':
     ('MS R-CNN', osp.join(REPO, 'configs/nuclei/ms-rcnn_r18_fpn_nuclei.py')),
+    # mmdet's own MS R-CNN, for the three-way comparison
+    'mmdet_ms': ('mmdet MS R-CNN',
+                 osp.join(REPO,
+                          'configs/nuclei/mmdet-ms-rcnn_r18_fpn_nuclei.py')),
 }
 DATA_ROOT = osp.join(REPO, '../shared/datasets/dsb2018_nuclei')
 
