@@ -53,6 +53,38 @@ def parse_args():
     return parser.parse_args()
 
 
+def scale_schedule(cfg, epochs: int) -> None:
+    """Shorten or lengthen the epoch schedule, keeping its shape.
+
+    ``max_epochs`` and the checkpoint interval become ``epochs``; an
+    epoch-based scheduler's ``milestones`` and ``end`` are scaled by
+    ``epochs / max_epochs`` (milestones rounded down, at least 1), so a
+    shortened run still gets its learning-rate steps instead of never
+    reaching them. Iteration-based schedulers (the warm-up) are left alone.
+
+    Args:
+        cfg (Config): Changed in place.
+        epochs (int): The new number of training epochs.
+    """
+    if epochs < 1:
+        raise ValueError(f'--epochs must be >= 1, got {epochs}')
+    old = cfg.train_cfg.max_epochs
+    cfg.train_cfg.max_epochs = epochs
+    cfg.default_hooks.checkpoint.interval = epochs
+    if 'val_interval' in cfg.train_cfg:
+        cfg.train_cfg.val_interval = epochs
+    scheds = cfg.get('param_scheduler') or []
+    for sched in [scheds] if isinstance(scheds, dict) else scheds:
+        if not sched.get('by_epoch', True):
+            continue
+        if 'milestones' in sched:
+            sched['milestones'] = [
+                max(1, int(m * epochs / old)) for m in sched['milestones']
+            ]
+        if sched.get('end') == old:
+            sched['end'] = epochs
+
+
 def build_cfg(config, args):
     """The demo config with data root, work dir, seed and dump path set."""
     from mmengine.config import Config
@@ -73,8 +105,7 @@ def build_cfg(config, args):
     cfg.test_evaluator = evaluators
     cfg.val_evaluator = evaluators
     if args.epochs:
-        cfg.train_cfg.max_epochs = args.epochs
-        cfg.default_hooks.checkpoint.interval = args.epochs
+        scale_schedule(cfg, args.epochs)
     # evaluate once, after training, with the test loop (mmengine would
     # validate after the last epoch whatever val_interval says)
     cfg.val_cfg = None
