@@ -1,5 +1,6 @@
 """Tiny models and inputs for fast CPU tests."""
 import copy
+import importlib.util
 import os.path as osp
 
 import torch
@@ -9,6 +10,23 @@ REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
 DEMO_MS = osp.join(REPO_ROOT, 'configs/demo/ms-rcnn_r18_fpn_shapes.py')
 DEMO_MASK = osp.join(REPO_ROOT, 'configs/demo/mask-rcnn_r18_fpn_shapes.py')
+
+
+def load_tool(relpath: str):
+    """Import a script of the repository (e.g. ``tools/test.py``) as a module.
+
+    Args:
+        relpath (str): Path relative to the repository root.
+
+    Returns:
+        module: A fresh module object each call.
+    """
+    name = '_tool_' + osp.splitext(relpath)[0].replace('/', '_')
+    spec = importlib.util.spec_from_file_location(
+        name, osp.join(REPO_ROOT, relpath))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def tiny_model_cfg(path: str = DEMO_MS, **roi_head_overrides):

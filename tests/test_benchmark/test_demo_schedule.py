@@ -1,21 +1,16 @@
-"""tools/demo.py --epochs: the shortened schedule keeps its learning-rate steps."""
-import importlib.util
+"""tools/demo.py --epochs: a shortened schedule keeps its LR steps."""
 import os.path as osp
 from argparse import Namespace
 
 import pytest
 
-from helpers import REPO_ROOT
+from helpers import REPO_ROOT, load_tool
 
-DEMO = osp.join(REPO_ROOT, 'tools', 'demo.py')
 MS_CONFIG = osp.join(REPO_ROOT, 'configs', 'demo', 'ms-rcnn_r18_fpn_shapes.py')
 
 
 def _demo():
-    spec = importlib.util.spec_from_file_location('demo_tool', DEMO)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_tool('tools/demo.py')
 
 
 def _args(tmp_path, epochs):

@@ -4,21 +4,15 @@ Nothing here is timed: the benchmark runs its tiny mode (slim R18 demo
 model, 64 px, one run per measurement) and the test checks the report's
 structure only.
 """
-import importlib.util
 import json
-import os.path as osp
 
 import pytest
 
-REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-SPEED = osp.join(REPO_ROOT, 'tools', 'benchmark', 'speed.py')
+from helpers import load_tool
 
 
 def load_speed():
-    spec = importlib.util.spec_from_file_location('speed_benchmark', SPEED)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_tool('tools/benchmark/speed.py')
 
 
 @pytest.fixture(scope='module')

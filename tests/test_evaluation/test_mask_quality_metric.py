@@ -5,7 +5,6 @@ and c (id 5, no ground truth), axis-aligned square masks whose IoUs are
 known in closed form. Image 3 has no detections.
 """
 import contextlib
-import importlib.util
 import io
 import json
 import math
@@ -21,6 +20,8 @@ from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 from scipy import stats
 
+from helpers import load_tool
+
 from mmdet_msrcnn.evaluation import MaskQualityMetric
 from mmdet_msrcnn.evaluation.mask_quality_metric import (
     expected_calibration_error, match_true_ious, resolve_cat_ids)
@@ -28,8 +29,6 @@ from mmdet_msrcnn.evaluation.mask_quality_metric import (
 H = W = 64
 CLASSES = ('a', 'b', 'c')
 CAT_IDS = (1, 2, 5)
-TOOL = Path(__file__).resolve().parents[2] / 'tools' / 'analysis' / \
-    'plot_mask_quality.py'
 
 # Ground truth: (ann id, image id, category id, x, y, side, iscrowd).
 GTS = [
@@ -311,15 +310,12 @@ def test_degenerate_inputs(ann_file):
     assert res['mask_quality/segm_mAP'] >= 0
 
 
-def load_tool():
-    spec = importlib.util.spec_from_file_location('plot_mask_quality', TOOL)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def plot_tool():
+    return load_tool('tools/analysis/plot_mask_quality.py')
 
 
 def test_plot_tool(ann_file, tmp_path):
-    tool = load_tool()
+    tool = plot_tool()
     dump = tmp_path / 'dets.json'
     run_metric(ann_file, make_samples(), dump_file=str(dump))
     files = tool.main([str(dump), '--out-dir', str(tmp_path / 'plots')])

@@ -1,24 +1,18 @@
 """tools/analysis/target_error.py: our targets track the pasted IoU."""
-import importlib.util
-import os.path as osp
 
 import numpy as np
 import pytest
 import torch
 
-from helpers import REPO_ROOT, build_model, demo_batch, tiny_model_cfg
+from helpers import build_model, demo_batch, load_tool, tiny_model_cfg
 
 
-def load_tool():
-    spec = importlib.util.spec_from_file_location(
-        '_target_error', osp.join(REPO_ROOT, 'tools/analysis/target_error.py'))
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
-    return tool
+def target_error_tool():
+    return load_tool('tools/analysis/target_error.py')
 
 
 def test_summary_by_hand():
-    tool = load_tool()
+    tool = target_error_tool()
     arrays = dict(
         true=np.array([0.5, 0.8, 0.2, 0.0]),
         ours=np.array([0.5, 0.7, 0.3, 0.0]),
@@ -41,7 +35,7 @@ def test_probabilities_between_half_and_062():
     ground truth (up to the 28 x 28 grid); mmdet's binarises the logits at
     0.5, sees an empty mask and gives 0 (and leaves the RoI out).
     """
-    tool = load_tool()
+    tool = target_error_tool()
     model = build_model(tiny_model_cfg())
     conv = model.roi_head.mask_head.conv_logits
     with torch.no_grad():

@@ -8,7 +8,6 @@ and loaded strictly into ours.
 """
 import argparse
 import copy
-import importlib.util
 import os.path as osp
 
 import numpy as np
@@ -16,7 +15,7 @@ import pytest
 import torch
 from mmengine.logging import HistoryBuffer
 
-from helpers import (DEMO_MS, REPO_ROOT, build_model, demo_batch,
+from helpers import (DEMO_MS, REPO_ROOT, build_model, demo_batch, load_tool,
                      tiny_model_cfg)
 from mmdet_msrcnn.utils import (CheckpointConversionError,
                                 convert_mmdet_ms_rcnn_checkpoint,
@@ -76,9 +75,7 @@ def save_mmdet_checkpoint(model, path, **extra_meta):
 
 
 def run_tool(*argv):
-    spec = importlib.util.spec_from_file_location('convert_tool', TOOL)
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
+    tool = load_tool(osp.relpath(TOOL, REPO_ROOT))
     tool.main([str(a) for a in argv])
 
 

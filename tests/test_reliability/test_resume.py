@@ -6,25 +6,19 @@ compared after the second is resumed the way ``tools/train.py --resume``
 does it (``resume=True``, ``load_from=None``: the latest checkpoint of the
 work dir), under torch's default weights-only unpickler.
 """
-import importlib.util
 import os
-import os.path as osp
 import sys
 
 import pytest
 import torch
 
-from helpers import REPO_ROOT
+from helpers import load_tool
 from reliability_utils import runner_cfg, train_runner, without_yapf
 
 
-def load_tool(name):
+def repo_tool(name):
     """Import ``tools/<name>.py`` as a module."""
-    spec = importlib.util.spec_from_file_location(
-        f'_tool_{name}', osp.join(REPO_ROOT, 'tools', f'{name}.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_tool(f'tools/{name}.py')
 
 
 def assert_close(a, b, path='state'):
@@ -61,7 +55,7 @@ def test_resume_matches_uninterrupted(trained_run, shapes_root, tmp_path,
     # resume the way tools/train.py --resume does
     config_file = str(tmp_path / 'tiny.py')
     runner_cfg(shapes_root, work_dir).dump(config_file)
-    train_tool = load_tool('train')
+    train_tool = repo_tool('train')
     monkeypatch.setenv('LOCAL_RANK', '0')
     monkeypatch.setattr(
         sys, 'argv',

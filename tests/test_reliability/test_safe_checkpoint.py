@@ -4,7 +4,6 @@ The checkpoint is the one of the tiny uninterrupted run (``trained_run``):
 it holds the message hub's HistoryBuffers, numpy scalars, the optimizer
 and scheduler states.
 """
-import importlib.util
 import os
 import os.path as osp
 import pickle
@@ -16,7 +15,7 @@ from mmengine.config import Config
 from mmengine.logging import HistoryBuffer
 from mmengine.runner import load_checkpoint
 
-from helpers import REPO_ROOT, build_model, tiny_model_cfg
+from helpers import REPO_ROOT, build_model, load_tool, tiny_model_cfg
 from reliability_utils import add_test_loop, runner_cfg, without_yapf
 
 from mmdet_msrcnn.utils import load_checkpoint_safely
@@ -68,10 +67,7 @@ def test_config_file(shapes_root, tmp_path):
 
 def run_test_tool(monkeypatch, argv):
     """``tools/test.py`` in this process; returns the runner it built."""
-    spec = importlib.util.spec_from_file_location(
-        '_tool_test', osp.join(REPO_ROOT, 'tools', 'test.py'))
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
+    tool = load_tool('tools/test.py')
 
     class FastConfig(Config):
 

@@ -1,5 +1,4 @@
 """tools/train.py flags, and ``mim train`` / ``mim test`` end to end."""
-import importlib.util
 import os
 import os.path as osp
 import subprocess
@@ -8,16 +7,12 @@ import sys
 import pytest
 import torch
 
-from helpers import REPO_ROOT
+from helpers import REPO_ROOT, load_tool
 from reliability_utils import add_test_loop, runner_cfg
 
 
 def load_train_tool():
-    spec = importlib.util.spec_from_file_location(
-        '_tool_train', osp.join(REPO_ROOT, 'tools', 'train.py'))
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
-    return tool
+    return load_tool('tools/train.py')
 
 
 @pytest.mark.parametrize('flag', ['--local_rank', '--local-rank'])
