@@ -409,6 +409,8 @@ def test_demo_compare_smoke_runs_mmdet_builtin_and_ours(tmp_path):
     md = (tmp_path / 'demo_compare.md').read_text()
     assert re.search(r'\| mmdet MS R-CNN \| 3 \| \d+\.\d \|', md), md
     assert re.search(r'\| ours MS R-CNN \| 3 \| \d+\.\d \|', md), md
+    assert 'AP in %, 1 epochs, seeds 3.' in md
+    assert md.rstrip().endswith('Smoke run: 4 training images.')
 
 
 # ----------------------------------------------------------------------

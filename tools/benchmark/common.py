@@ -408,3 +408,30 @@ def report_seed_runs(runs, text: str, md: str, note: str, out_md: str,
               f"{r['test_s'] / 60:.1f} min")
     print(f'\nwrote {out_md} and {out_json} in '
           f'{(time.time() - start) / 60:.1f} min')
+
+
+def run_seeds_and_report(models, args, build_table, describe, stem: str):
+    """Train every model with every seed, then print and write the table.
+
+    Args:
+        models (list[tuple[str, str]]): (label, config path), in order.
+        args (Namespace): As for :func:`run_seeds`, plus ``out_md``.
+        build_table (callable): runs -> (text, markdown) table.
+        describe (callable): runs -> the note printed under the table.
+        stem (str): Outputs go to ``<work_dir>/<stem>.md`` (or
+            ``args.out_md``) and ``<work_dir>/<stem>.json``.
+
+    Returns:
+        list[dict]: The runs of :func:`run_seeds`.
+    """
+    base_work_dir = args.work_dir
+    start = time.time()
+    runs = run_seeds(models, args, base_work_dir)
+    text, md = build_table(runs)
+    note = describe(runs)
+    if args.num_train:
+        note += f' Smoke run: {args.num_train} training images.'
+    out_md = args.out_md or osp.join(base_work_dir, stem + '.md')
+    out_json = osp.join(base_work_dir, stem + '.json')
+    report_seed_runs(runs, text, md, note, out_md, out_json, start)
+    return runs

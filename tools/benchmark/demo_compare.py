@@ -24,7 +24,6 @@ mask AP (``score x true IoU``).
 import argparse
 import os.path as osp
 import sys
-import time
 
 sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
 import common  # noqa: E402
@@ -72,31 +71,28 @@ def build_table(runs):
     return common.seed_table(runs, COLUMNS, 'shapes val (100 images)')
 
 
-def main(argv=None):
-    args = parse_args(argv)
-    common.setup_registries()
-    from mmdet_msrcnn.datasets import generate_shapes_dataset
-    generate_shapes_dataset(args.data_root, seed=0)
-    base_work_dir = args.work_dir
-    start = time.time()
-    runs = common.run_seeds([MODELS[i] for i in args.models], args,
-                            base_work_dir)
-    text, md = build_table(runs)
+def describe(runs) -> str:
+    """The note under the table: sources and definitions of the columns."""
     epochs = sorted({r['epochs'] for r in runs})
-    note = (f'AP in %, {"/".join(map(str, epochs))} epochs, seeds '
-            f'{" ".join(map(str, args.seeds))}. box AP: CocoMetric (ranked '
+    seeds = sorted({r['seed'] for r in runs})
+    return (f'AP in %, {"/".join(map(str, epochs))} epochs, seeds '
+            f'{" ".join(map(str, seeds))}. box AP: CocoMetric (ranked '
             "by `scores`; mmdet's MS R-CNN puts its mask score there). Mask "
             'APs: MaskQualityMetric, ranked by the mask score. Pearson with '
             'the true MaskIoU: of the mask score over detections with score '
             '> 0.05, and of the MaskIoU estimate (models without one: their '
             'score) over those that hit an object of their class. ECE: '
-            'calibration error of the mask score; oracle: score x true IoU.' +
-            (f' Smoke run: {args.num_train} training images.'
-             if args.num_train else ''))
-    out_md = args.out_md or osp.join(base_work_dir, 'demo_compare.md')
-    out_json = osp.join(base_work_dir, 'demo_compare.json')
-    common.report_seed_runs(runs, text, md, note, out_md, out_json, start)
-    return runs
+            'calibration error of the mask score; oracle: score x true IoU.')
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    common.setup_registries()
+    from mmdet_msrcnn.datasets import generate_shapes_dataset
+    generate_shapes_dataset(args.data_root, seed=0)
+    return common.run_seeds_and_report(
+        [MODELS[i] for i in args.models], args, build_table, describe,
+        'demo_compare')
 
 
 if __name__ == '__main__':

@@ -27,7 +27,6 @@ schedule; nothing is evaluated.
 import argparse
 import os.path as osp
 import sys
-import time
 
 
 sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
@@ -113,6 +112,13 @@ def run_probe(args):
     return out
 
 
+NOTE = ('AP in %. box AP: CocoMetric (<= 100 detections per image); '
+        'mask APs: MaskQualityMetric, mask-score ranked, <= 1000 '
+        'detections per image. IoU Pearson / Spearman: predicted '
+        '(Mask R-CNN: classification score) vs true MaskIoU; ECE: '
+        'calibration error of the mask score; oracle: score x true IoU.')
+
+
 def main(argv=None):
     args = parse_args(argv)
     common.setup_registries()
@@ -126,21 +132,9 @@ def main(argv=None):
     if args.probe:
         args.work_dir = osp.join(base_work_dir, 'probe')
         return run_probe(args)
-    start = time.time()
-    runs = common.run_seeds([MODELS[key] for key in args.models], args,
-                            base_work_dir)
-    text, md = build_table(runs)
-    note = ('AP in %. box AP: CocoMetric (<= 100 detections per image); '
-            'mask APs: MaskQualityMetric, mask-score ranked, <= 1000 '
-            'detections per image. IoU Pearson / Spearman: predicted '
-            '(Mask R-CNN: classification score) vs true MaskIoU; ECE: '
-            'calibration error of the mask score; oracle: score x true IoU.' +
-            (f' Smoke run: {args.num_train} training images.'
-             if args.num_train else ''))
-    out_md = args.out_md or osp.join(base_work_dir, 'nuclei_results.md')
-    out_json = osp.join(base_work_dir, 'nuclei_results.json')
-    common.report_seed_runs(runs, text, md, note, out_md, out_json, start)
-    return runs
+    return common.run_seeds_and_report(
+        [MODELS[key] for key in args.models], args, build_table,
+        lambda runs: NOTE, 'nuclei_results')
 
 
 if __name__ == '__main__':
