@@ -554,9 +554,15 @@ class MaskQualityMetric(BaseMetric):
     (maxDets ``max_dets``, 1/10/100 by default) gives ``segm_mAP``,
     ``segm_mAP_50``, ..., ``segm_AR_l@100`` (the 12 stats of
     :data:`COCO_STAT_NAMES`, AR names following ``max_dets``) with the
-    mask score, and ``oracle_segm_*`` with the oracle score: ``cls_score *
+    mask score, ``oracle_segm_*`` with the oracle score: ``cls_score *
     true_iou`` (``oracle='score_x_true_iou'``) or ``true_iou``
-    (``oracle='true_iou'``).
+    (``oracle='true_iou'``), and ``score_segm_*`` with ``scores`` alone
+    (the classification score): the same masks ranked as Mask R-CNN ranks
+    them, so ``segm_mAP - score_segm_mAP`` is the AP the MaskIoU rescoring
+    adds to one trained model, free of the training-seed noise that a
+    comparison of two separately trained models carries. For results
+    without ``mask_scores`` (Mask R-CNN) it equals ``segm_*`` and is not
+    evaluated twice.
 
     Contiguous labels are mapped to category ids as in mmdet's
     ``CocoMetric`` (``dataset_meta['classes']`` looked up in the file's
@@ -695,8 +701,12 @@ class MaskQualityMetric(BaseMetric):
         eval_results['num_dets_all'] = int(keep.size)
 
         img_ids = self._coco_api.getImgIds()
-        for name, scores in (('segm', records['mask_score']),
-                             ('oracle_segm', self.oracle_scores(records))):
+        rankings = [('segm', records['mask_score']),
+                    ('oracle_segm', self.oracle_scores(records))]
+        rescored = not np.array_equal(records['mask_score'], records['score'])
+        if rescored:
+            rankings.append(('score_segm', records['score']))
+        for name, scores in rankings:
             coco_stats, summary = coco_segm_stats(self._coco_api, records,
                                                   scores, cat_ids, img_ids,
                                                   self.max_dets)
@@ -709,8 +719,12 @@ class MaskQualityMetric(BaseMetric):
                     coco_stat_names(self.max_dets), coco_stats):
                 eval_results[f'{name}_{stat_name}'] = float(value)
 
+        if not rescored:  # ranked by `scores` already: the same numbers
+            for stat_name in coco_stat_names(self.max_dets):
+                eval_results[f'score_segm_{stat_name}'] = \
+                    eval_results[f'segm_{stat_name}']
         logger.info('mask quality: ' + ', '.join(
             f'{k}={v:.4f}' if isinstance(v, float) else f'{k}={v}'
             for k, v in eval_results.items()
-            if not k.startswith(('segm_A', 'oracle_segm_A'))))
+            if not k.startswith(('segm_A', 'oracle_segm_A', 'score_segm_A'))))
         return eval_results

@@ -241,6 +241,11 @@ def test_ms_rcnn_metrics(ann_file, tmp_path, as_instance_data):
     assert res['mask_quality/segm_mAP'] >= 0
     assert res['mask_quality/oracle_segm_mAP'] > \
         res['mask_quality/segm_mAP']
+    # the same masks ranked by the classification score alone
+    np.testing.assert_allclose(
+        segm_stats(res, 'score_segm'), reference_stats(ann_file, scores))
+    assert res['mask_quality/score_segm_mAP'] != \
+        res['mask_quality/segm_mAP']
 
     # Dump: all detections, hand values.
     data = json.loads(dump.read_text())
@@ -275,6 +280,9 @@ def test_mask_rcnn_results(ann_file, tmp_path):
         expected_calibration_error(scores[keep], true[keep]))
     np.testing.assert_allclose(
         segm_stats(res, 'segm'), reference_stats(ann_file, scores))
+    # no rescoring: ranked by `scores` is the segm AP itself
+    np.testing.assert_array_equal(
+        segm_stats(res, 'score_segm'), segm_stats(res, 'segm'))
     with np.load(dump) as data:
         assert np.isnan(data['pred_iou']).all()
         np.testing.assert_allclose(data['mask_score'], scores)

@@ -345,6 +345,22 @@ def make_batch(model, batch_size, size, num_gt, seed, training):
     return data['inputs'], data['data_samples']
 
 
+def single_image_batches(models, args) -> dict:
+    """One inference-mode image per model (same pixels and ground truth).
+
+    Args:
+        models (dict[str, nn.Module]): The models, by name.
+        args (Namespace): ``size``, ``num_gt`` and ``seed`` of the run.
+
+    Returns:
+        dict[str, dict]: Model name -> its preprocessed batch of one image.
+    """
+    return {
+        name: make_batch(m, 1, args.size, args.num_gt, args.seed + 1, False)
+        for name, m in models.items()
+    }
+
+
 def target_case(num_rois, kind, size, num_gt, seed, device):
     """Positive RoIs and ground truth for the MaskIoU target benchmark.
 
@@ -630,11 +646,7 @@ def bench_mask_branch(models, steps, args, device):
     bbox branch, NMS) do not add their noise.
     """
     captured = {}
-    data = {
-        name: make_batch(m, 1, args.size, args.num_gt, args.seed + 1,
-                         False)
-        for name, m in models.items()
-    }
+    data = single_image_batches(models, args)
     for name, m in models.items():
         rh = m.roi_head
         calls = {}
@@ -898,11 +910,7 @@ def phase_breakdown(models, args, device, train_steps):
     mmcv_nms = importlib.import_module('mmcv.ops.nms')
     phase_runs = 1  # a breakdown; the models are warm by now
     out = {}
-    data = {
-        name: make_batch(m, 1, args.size, args.num_gt, args.seed + 1,
-                         False)
-        for name, m in models.items()
-    }
+    data = single_image_batches(models, args)
     for name, m in models.items():
         train_steps[name].reset()  # the initial weights
         m.eval()
