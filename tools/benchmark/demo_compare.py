@@ -47,6 +47,7 @@ COLUMNS = [
     ('IoU estimate Pearson, hits', 'mask_quality/pearson_iou_hits', 1, 3),
     ('ECE', 'mask_quality/ece', 1, 3),
     ('oracle mask AP', 'mask_quality/oracle_segm_mAP', 100, 1),
+    ('mask AP, cls-ranked', 'mask_quality/score_segm_mAP', 100, 1),
 ]
 
 
@@ -82,7 +83,9 @@ def describe(runs) -> str:
             'the true MaskIoU: of the mask score over detections with score '
             '> 0.05, and of the MaskIoU estimate (models without one: their '
             'score) over those that hit an object of their class. ECE: '
-            'calibration error of the mask score; oracle: score x true IoU.')
+            'calibration error of the mask score; oracle: score x true IoU; '
+            'cls-ranked: the same masks ranked by `scores` (equal to mask '
+            "AP for Mask R-CNN and mmdet's MS R-CNN).")
 
 
 def main(argv=None):

@@ -58,6 +58,8 @@ COLUMNS = [
     ('IoU Spearman', 'mask_quality/spearman_iou', 1, 3),
     ('ECE', 'mask_quality/ece', 1, 3),
     ('oracle mask AP', 'mask_quality/oracle_segm_mAP', 100, 1),
+    ('mask AP, cls-ranked', 'mask_quality/score_segm_mAP', 100, 1),
+    ('AP75, cls-ranked', 'mask_quality/score_segm_mAP_75', 100, 1),
 ]
 
 
@@ -116,7 +118,9 @@ NOTE = ('AP in %. box AP: CocoMetric (<= 100 detections per image); '
         'mask APs: MaskQualityMetric, mask-score ranked, <= 1000 '
         'detections per image. IoU Pearson / Spearman: predicted '
         '(Mask R-CNN: classification score) vs true MaskIoU; ECE: '
-        'calibration error of the mask score; oracle: score x true IoU.')
+        'calibration error of the mask score; oracle: score x true IoU; '
+        'cls-ranked: the same masks ranked by the classification score '
+        '(equal to mask AP for Mask R-CNN).')
 
 
 def main(argv=None):
