@@ -352,7 +352,8 @@ def test_ablation_dry_run_lists_every_config(tmp_path, capsys):
     for config in ABLATION_CONFIGS:
         assert osp.basename(config)[:-3] + ':' in out
     md = (tmp_path / 'ablation_results.md').read_text()
-    assert '| (d) target mask, concat 28x28 RoI feature | - | - | - |' in md
+    assert ('| (d) target mask, concat 28x28 RoI feature | - | - | - | - | - '
+            '| - |') in md
     assert 'Table 5' in md and 'Table 6' in md
 
 
@@ -371,8 +372,23 @@ def test_ablation_smoke_run_fills_its_row(tmp_path):
     assert osp.exists(tmp_path / 'ms-rcnn_r18_fpn_shapes_tau-0.5' /
                       'metrics.json')
     md = out_md.read_text()
-    assert re.search(r'\| tau = 0\.5 \| \d+\.\d \| \d+\.\d \| \d+\.\d \|',
-                     md), md
+    assert re.search(
+        r'\| tau = 0\.5 \| \d+\.\d \| \d+\.\d \| \d+\.\d \| '
+        r'[+-]\d+\.\d \| [+-]\d+\.\d \| (-|-?\d\.\d{3}) \|', md), md
+
+
+def test_ablation_rescoring_cells_by_hand():
+    ablation = _tool('ablation')
+    metrics = {
+        'mask_quality/segm_mAP': 0.136,
+        'mask_quality/score_segm_mAP': 0.126,
+        'mask_quality/segm_mAP_75': 0.078,
+        'mask_quality/score_segm_mAP_75': 0.0895,
+        'mask_quality/pearson_iou_hits': 0.4476,
+    }
+    # 13.6 - 12.6 = +1.0; 7.8 - 8.95 = -1.15 (-1.1499.. in floats) -> -1.1
+    assert ablation.rescoring_cells(metrics) == ['+1.0', '-1.1', '0.448']
+    assert ablation.rescoring_cells({}) == ['-', '-', '-']
 
 
 def test_nuclei_table_has_every_column_and_seed_means():
