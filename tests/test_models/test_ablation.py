@@ -20,6 +20,7 @@ RoIs (positive, with their assigned GT):
   pixel in the RoI: class 0 is not regressed by #3.
 """
 import glob
+import json
 import os.path as osp
 import re
 from types import SimpleNamespace
@@ -375,6 +376,42 @@ def test_ablation_smoke_run_fills_its_row(tmp_path):
     assert re.search(
         r'\| tau = 0\.5 \| \d+\.\d \| \d+\.\d \| \d+\.\d \| '
         r'[+-]\d+\.\d \| [+-]\d+\.\d \| (-|-?\d\.\d{3}) \|', md), md
+
+
+def test_ablation_report_only_tabulates_what_exists(tmp_path):
+    ablation = _tool('ablation')
+    name = 'ms-rcnn_r18_fpn_shapes_tau-0.5'
+    metrics = {
+        'mask_quality/segm_mAP': 0.25,
+        'mask_quality/segm_mAP_50': 0.5,
+        'mask_quality/segm_mAP_75': 0.125,
+        'mask_quality/score_segm_mAP': 0.24,
+        'mask_quality/score_segm_mAP_75': 0.1,
+        'mask_quality/pearson_iou_hits': 0.5,
+    }
+    row = dict(name=name, metrics=metrics, seed=0, epochs=6, num_train=None,
+               num_val=None)
+    (tmp_path / name).mkdir()
+    (tmp_path / name / 'metrics.json').write_text(json.dumps(row))
+    # another seed's run does not fit and is not reused
+    other = 'ms-rcnn_r18_fpn_shapes_tau-0.7'
+    (tmp_path / other).mkdir()
+    (tmp_path / other / 'metrics.json').write_text(
+        json.dumps(dict(row, name=other, seed=1)))
+    results = ablation.main([
+        '--report-only', '--epochs', '6', '--work-dir',
+        str(tmp_path)
+    ])
+    assert results[name]['metrics'] == metrics
+    assert results[other] is None
+    assert sum(r is not None for r in results.values()) == 1
+    md = (tmp_path / 'ablation_results.md').read_text()
+    assert '| tau = 0.5 | 25.0 | 50.0 | 12.5 | +1.0 | +2.5 | 0.500 |' in md
+    assert '| tau = 0.7 | - | - | - | - | - | - |' in md
+    assert '6 epochs; "-": not measured' in md
+    # nothing was trained: no run folder besides the two written here
+    assert sorted(p.name for p in tmp_path.iterdir() if p.is_dir()) == [
+        name, other]
 
 
 def test_ablation_rescoring_cells_by_hand():

@@ -4,6 +4,7 @@
     python tools/benchmark/ablation.py --configs \\
         configs/ablation/ms-rcnn_r18_fpn_shapes_tau-0.5.py
     python tools/benchmark/ablation.py --dry-run       # list, train nothing
+    python tools/benchmark/ablation.py --report-only   # table of what exists
     python tools/benchmark/ablation.py --epochs 1 --num-train 8 --num-val 8
 
 Every config (default: all of ``configs/ablation`` and the base
@@ -85,6 +86,11 @@ def parse_args(argv=None):
         action='store_true',
         help='build every config and print the empty tables; train nothing')
     parser.add_argument(
+        '--report-only',
+        action='store_true',
+        help='train nothing: tabulate the metrics.json files that fit '
+        '(as --skip-existing would reuse them); the others stay "-"')
+    parser.add_argument(
         '--out-md',
         help='markdown tables (default: '
         '<work-dir>/ablation_results.md)')
@@ -155,6 +161,8 @@ def build_tables(results, ap_source='mask_quality'):
 
 def main(argv=None):
     args = parse_args(argv)
+    if args.report_only:
+        args.skip_existing = True
     common.setup_registries()
     demo = common.import_demo()
     from mmdet_msrcnn.datasets import generate_shapes_dataset
@@ -177,10 +185,12 @@ def main(argv=None):
             continue
         path = osp.join(args.work_dir, name, 'metrics.json')
         row = common.reusable_run(path, args, args.seed)
-        if row is None:
-            row = common.run_config(config, args, args.num_train, args.num_val)
-        else:
+        if row is not None:
             print(f'{name}: reusing {path}')
+        elif args.report_only:
+            print(f'{name}: not measured (no fitting {path})')
+        else:
+            row = common.run_config(config, args, args.num_train, args.num_val)
         results[name] = row
     text, md = build_tables(results, args.ap_source)
     source = ('mask-score ranked segm AP (mask_quality/segm_*)'
@@ -190,7 +200,9 @@ def main(argv=None):
             (f', {args.epochs} epochs' if args.epochs else '') +
             (f', {args.num_train} training images (smoke run)'
              if args.num_train else '') +
-            ('; dry run: nothing measured' if args.dry_run else ''))
+            ('; dry run: nothing measured' if args.dry_run else '') +
+            ('; "-": not measured' if not args.dry_run and any(
+                r is None for r in results.values()) else ''))
     out_md = args.out_md or osp.join(args.work_dir, 'ablation_results.md')
     out_json = osp.join(args.work_dir, 'ablation_results.json')
     common.write_results(text, md, note,
