@@ -120,7 +120,7 @@ NOTE = ('AP in %. box AP: CocoMetric (<= 100 detections per image); '
         '(Mask R-CNN: classification score) vs true MaskIoU; ECE: '
         'calibration error of the mask score; oracle: score x true IoU; '
         'cls-ranked: the same masks ranked by the classification score '
-        '(equal to mask AP for Mask R-CNN).')
+        "(equal to mask AP for Mask R-CNN and mmdet's MS R-CNN).")
 
 
 def main(argv=None):
