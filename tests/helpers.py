@@ -77,3 +77,33 @@ def demo_batch(model, num_classes, batch_size=1, size=96, num_items=None,
                 sample.gt_instances.labels)
     data = model.data_preprocessor(packed, training)
     return data['inputs'], data['data_samples']
+
+
+def slim_queryinst(model, width=32):
+    """The QueryInst config with ``width`` channels instead of 256."""
+    model.neck.out_channels = width
+    model.rpn_head.proposal_feature_channel = width
+    roi_head = model.roi_head
+    roi_head.proposal_feature_channel = width
+    roi_head.bbox_roi_extractor.out_channels = width
+    roi_head.mask_roi_extractor.out_channels = width
+    for head in roi_head.bbox_head:
+        head.update(in_channels=width, feedforward_channels=4 * width)
+        head.dynamic_conv_cfg.update(
+            in_channels=width, feat_channels=8, out_channels=width)
+    for head in roi_head.mask_head:
+        head.update(in_channels=width, conv_out_channels=width)
+        head.dynamic_conv_cfg.update(
+            in_channels=width, feat_channels=8, out_channels=width)
+    roi_head.mask_iou_head.update(
+        in_channels=width, conv_out_channels=width, fc_out_channels=64)
+
+
+def steady_boxes(model):
+    """Zero box regression: random weights otherwise throw boxes far out
+    of the image, where mmdet's mask pasting fails."""
+    with torch.no_grad():
+        for head in model.roi_head.bbox_head:
+            head.fc_reg.weight.zero_()
+            head.fc_reg.bias.zero_()
+    return model

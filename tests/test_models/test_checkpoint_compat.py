@@ -217,3 +217,25 @@ def test_untrusted_pickle_needs_consent(theirs, tmp_path):
     assert out['meta']['dropped_meta'] == ['args (Namespace)']
     checkpoint = torch.load(dst, map_location='cpu', weights_only=True)
     assert 'args' not in checkpoint['meta']
+
+
+@pytest.mark.parametrize('config', [
+    'ms-rcnn_r18_fpn_shapes', 'cascade-ms-rcnn_r18_fpn_shapes'])
+def test_state_dict_layout_of_earlier_checkpoints(config):
+    """Weights saved before the explicit-override redesign still load.
+
+    ``tests/data/state_dict_keys_<config>.txt`` lists every name and shape
+    of the state dict the earlier code saved for the demo configs; the
+    current models hold exactly those (checked loading real earlier
+    checkpoints with ``strict=True`` too: same scores, masks, mask_ious).
+    """
+    path = osp.join(REPO_ROOT, 'tests', 'data',
+                    f'state_dict_keys_{config}.txt')
+    with open(path) as f:
+        earlier = [line.split(' ', 1) for line in f
+                   if not line.startswith('#')]
+    earlier = {name: shape.strip() for name, shape in earlier}
+    model = build_model(
+        tiny_model_cfg(osp.join(REPO_ROOT, 'configs', 'demo', config + '.py')))
+    now = {k: str(tuple(v.shape)) for k, v in model.state_dict().items()}
+    assert now == earlier

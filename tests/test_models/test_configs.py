@@ -10,7 +10,8 @@ import pytest
 import torch
 from mmengine.config import Config
 
-from helpers import REPO_ROOT, build_model, demo_batch, strip_pretrained
+from helpers import (REPO_ROOT, build_model, demo_batch, slim_queryinst,
+                     steady_boxes, strip_pretrained)
 
 CONFIGS = sorted(
     osp.relpath(p, REPO_ROOT)
@@ -46,7 +47,12 @@ def test_config_trains_and_predicts(config):
     cfg = Config.fromfile(osp.join(REPO_ROOT, config))
     model_cfg = cfg.model
     strip_pretrained(model_cfg)
+    queryinst = 'queryinst' in config
+    if queryinst:  # 256 channels, six stages: slimmed to stay fast
+        slim_queryinst(model_cfg)
     model = build_model(model_cfg)
+    if queryinst:
+        steady_boxes(model)
     # mmcv's CPU deformable conv needs C5 (stride 32) of at least 3 x 3
     size = 96 if 'dconv' in config else 64
     num_classes = _num_classes(model_cfg)

@@ -109,9 +109,9 @@ def test_predict_clamps_and_keeps_scores():
     res.scores = torch.tensor([0.9, 0.5, 0.8])
     res.labels = torch.tensor([0, 2, 1])
     preds = torch.tensor([[1.4, 0., 0.], [0., 0., -0.3], [0., 0.6, 0.]])
-    out = head.predict_by_feat([preds], [res])[0]
+    out = head.predict_mask_ious([preds], [res])[0]
     assert torch.allclose(out.mask_ious, torch.tensor([1.0, 0.0, 0.6]))
     assert torch.allclose(out.mask_scores, torch.tensor([0.9, 0.0, 0.48]))
     assert torch.allclose(out.scores, torch.tensor([0.9, 0.5, 0.8]))
-    out = head.predict_by_feat([preds], [res], mask_score_as_score=True)[0]
+    out = head.predict_mask_ious([preds], [res], mask_score_as_score=True)[0]
     assert torch.allclose(out.scores, out.mask_scores)

@@ -27,8 +27,7 @@ def all_stages_cfg(**roi_head_overrides):
     head = copy.deepcopy(cfg.roi_head.mask_iou_head)
     cfg.roi_head.update(
         mask_iou_head=[copy.deepcopy(head) for _ in range(NUM_STAGES)],
-        mask_iou_stages='all',
-        mask_iou_loss_weights=[1.0] * NUM_STAGES)
+        mask_iou_stages='all')
     cfg.roi_head.update(roi_head_overrides)
     return cfg
 
@@ -61,28 +60,45 @@ def test_every_stage_trains_its_own_head(model):
             assert p.grad is not None and p.grad.abs().sum() > 0, (i, name)
 
 
-def test_stage_weights_multiply(model):
+def test_mask_iou_loss_keeps_its_own_weight(model):
+    """The cascade's stage weights do not scale ``s{i}.loss_mask_iou``.
+
+    The issue asked for the MaskIoU loss under its own key with its own
+    weight; before, it rode inside ``loss_mask`` and took the stage weight
+    (``mask_iou_loss_weights=[1, 1, 4]`` cancelled it in the configs).
+    """
     roi_head = model.roi_head
     cascade_weights = list(roi_head.stage_loss_weights)
     assert cascade_weights == [1, 0.5, 0.25]
+    heads = roi_head.mask_iou_head
     try:
         roi_head.stage_loss_weights = [1.0] * NUM_STAGES
-        _, plain = stage_losses(model)
-        # our per-stage factors: 0 switches a stage's loss off
-        roi_head.mask_iou_loss_weights = [0.0, 3.0, 1.0]
-        _, ours = stage_losses(model)
-        # ... and the cascade's stage_loss_weights apply on top
+        losses_plain, plain = stage_losses(model)
         roi_head.stage_loss_weights = cascade_weights
-        _, both = stage_losses(model)
+        losses_cascade, cascade = stage_losses(model)
+        # the head's own loss weight is the MaskIoU loss's weight
+        heads[1].loss_iou.loss_weight = 3.0
+        _, own = stage_losses(model)
     finally:
         roi_head.stage_loss_weights = cascade_weights
-        roi_head.mask_iou_loss_weights = [1.0] * NUM_STAGES
-    assert ours[0].item() == 0
-    torch.testing.assert_close(ours[1], 3 * plain[1])
-    torch.testing.assert_close(ours[2], plain[2])
-    expected = [0.0, 3 * 0.5 * plain[1], 0.25 * plain[2]]
-    for got, want in zip(both, expected):
-        torch.testing.assert_close(got, torch.as_tensor(want))
+        heads[1].loss_iou.loss_weight = 1.0
+    for got, want in zip(cascade, plain):
+        torch.testing.assert_close(got, want)
+    # ... while the mask loss itself still takes the stage weight
+    torch.testing.assert_close(losses_cascade['s2.loss_mask'],
+                               0.25 * losses_plain['s2.loss_mask'])
+    torch.testing.assert_close(own[1], 3 * plain[1])
+    torch.testing.assert_close(own[0], plain[0])
+
+
+def test_removed_loss_weights_option_is_refused():
+    with pytest.raises(ValueError, match='loss_weights. was removed'):
+        build_roi_head(mask_iou_loss_weights=[1.0, 1.0, 4.0])
+
+
+def test_scored_stage_with_zero_stage_weight_is_refused():
+    with pytest.raises(ValueError, match=r'stage_loss_weights\[0\] is 0'):
+        build_roi_head(stage_loss_weights=[0.0, 0.5, 0.25])
 
 
 def test_default_scores_last_stage_only():
@@ -175,12 +191,6 @@ def test_per_stage_heads_of_wrong_length_are_refused():
             ValueError, match='mask_iou_head has 2 entries.*3 '
             'mask stages'):
         build_roi_head(mask_iou_head=[head, head])
-
-
-def test_per_stage_weights_of_wrong_length_are_refused():
-    with pytest.raises(
-            ValueError, match=r'mask_iou_loss_weights has 4 entries.*\(3\)'):
-        build_roi_head(mask_iou_loss_weights=[1.0] * 4)
 
 
 def test_scored_stage_without_head_config_is_refused():

@@ -217,3 +217,15 @@ def test_scope_prefix_without_custom_imports(tmp_path):
     assert out['never_imported'] == 'built mmdet_msrcnn.models.roi_heads.' \
         'mask_scoring_roi_heads'
     assert out['imported_after'] is True
+
+
+@pytest.mark.parametrize('where', ['train_cfg', 'test_cfg'])
+def test_misspelt_key_we_read_is_refused(where):
+    """``mask_thr_binay`` would be ignored and 0.5 used without a word."""
+    cfg = tiny_model_cfg()
+    cfg[where].rcnn['mask_thr_binay'] = 0.4
+    with pytest.raises(
+            ValueError,
+            match=rf"unknown key 'mask_thr_binay' in {where}.rcnn: did you "
+            "mean 'mask_thr_binary'"):
+        build_model(cfg)

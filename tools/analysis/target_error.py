@@ -22,6 +22,7 @@ Prints the mean absolute error and the Pearson correlation of each target
 with ``true``, and how many RoIs mmdet's loss leaves out.
 """
 import argparse
+import copy
 import json
 import os.path as osp
 import sys
@@ -53,6 +54,37 @@ def _pasted_ious(probs: torch.Tensor, boxes: torch.Tensor, gt_masks,
                        torch.zeros_like(union))
 
 
+def sample_training_rois(model, inputs, samples):
+    """The RoI head's positive and negative RoIs of one training step.
+
+    The steps of mmdet's ``TwoStageDetector.loss`` and
+    ``StandardRoIHead.loss`` up to the RoI sampling, called by name.
+
+    Returns:
+        tuple: Image features ``x``, the sampling results and the ground
+        truth instances per image.
+    """
+    from mmdet.models.utils import unpack_gt_instances
+    x = model.extract_feat(inputs)
+    proposal_cfg = model.train_cfg.get('rpn_proposal', model.test_cfg.rpn)
+    rpn_samples = copy.deepcopy(samples)
+    for sample in rpn_samples:
+        sample.gt_instances.labels = torch.zeros_like(
+            sample.gt_instances.labels)
+    _, rpn_results = model.rpn_head.loss_and_predict(
+        x, rpn_samples, proposal_cfg=proposal_cfg)
+    gts, gts_ignore, _ = unpack_gt_instances(samples)
+    roi_head = model.roi_head
+    sampling_results = []
+    for i, rpn in enumerate(rpn_results):
+        rpn.priors = rpn.pop('bboxes')
+        assigned = roi_head.bbox_assigner.assign(rpn, gts[i], gts_ignore[i])
+        sampling_results.append(
+            roi_head.bbox_sampler.sample(
+                assigned, rpn, gts[i], feats=[lvl[i][None] for lvl in x]))
+    return x, sampling_results, gts
+
+
 @torch.no_grad()
 def collect_targets(model, batches: Iterable) -> Dict[str, np.ndarray]:
     """Targets and pasted IoUs of the positive RoIs of some batches.
@@ -69,27 +101,24 @@ def collect_targets(model, batches: Iterable) -> Dict[str, np.ndarray]:
     from mmdet.models.roi_heads.mask_heads import \
         MaskIoUHead as MMDetMaskIoUHead
 
-    from mmdet_msrcnn.models.roi_heads.mask_scoring_mixin import (
-        record_mask_head, select_class_masks)
+    from mmdet_msrcnn.models import select_class_masks
     roi_head = model.roi_head
     mmdet_head = MMDetMaskIoUHead(num_classes=roi_head.bbox_head.num_classes)
     out: Dict[str, List[torch.Tensor]] = dict(true=[], ours=[], mmdet=[])
     model.train()
+    cfg = roi_head.train_cfg
+    thr = cfg.get('mask_thr_binary', 0.5)
     for inputs, samples in batches:
-        with record_mask_head(roi_head.mask_head) as rec:
-            model.loss(inputs, samples)
-        named = rec.loss_inputs
-        results = named['sampling_results']
-        gts = named['batch_gt_instances']
-        cfg = named['rcnn_train_cfg']
-        thr = cfg.get('mask_thr_binary', 0.5)
+        x, results, gts = sample_training_rois(model, inputs, samples)
+        mask_results = roi_head.mask_loss(x, results, None, gts)
         labels = torch.cat([r.pos_gt_labels for r in results]).long()
-        logits = select_class_masks(named['mask_preds'], labels)
+        logits = select_class_masks(mask_results['mask_preds'], labels)
         probs = logits.sigmoid()
+        targets = mask_results['mask_targets']
         out['ours'].append(roi_head.mask_iou_head.get_targets(
-            probs, rec.mask_targets, results, gts, thr))
+            probs, targets, results, gts, thr))
         out['mmdet'].append(mmdet_head.get_targets(
-            results, gts, logits, rec.mask_targets, cfg))
+            results, gts, logits, targets, cfg))
         start = 0
         for res, gt in zip(results, gts):
             num = res.pos_priors.shape[0]
@@ -159,7 +188,9 @@ def main(argv=None):
         cfg.merge_from_dict(args.cfg_options)
     torch.manual_seed(args.seed)
     model = MODELS.build(cfg.model)
-    load_checkpoint(model, args.checkpoint, map_location='cpu')
+    from mmdet_msrcnn.utils import runner_checkpoint_types_allowed
+    with runner_checkpoint_types_allowed():  # weights-only, runner types
+        load_checkpoint(model, args.checkpoint, map_location='cpu')
     loader_cfg = cfg.val_dataloader if args.split == 'val' else \
         cfg.train_dataloader
     loader = Runner.build_dataloader(loader_cfg, seed=args.seed)

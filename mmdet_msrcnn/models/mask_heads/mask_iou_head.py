@@ -35,6 +35,19 @@ TARGET_MODES = ('gt_class', 'all_classes', 'present_classes')
 NOT_REGRESSED = -1.0
 
 
+class MMDetRoIHeadError(ValueError, TypeError):
+    """Our MaskIoU head driven by mmdet's own ``MaskScoringRoIHead``."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "mmdet_msrcnn.MaskIoUHead is driven by mmdet_msrcnn's RoI heads, "
+            "but it was called by mmdet's MaskScoringRoIHead, which feeds "
+            'mask logits where this head expects probabilities (after '
+            'sigmoid) and calls another interface: a config with roi_head '
+            "type='MaskScoringRoIHead' (no scope prefix) builds mmdet's "
+            "class. Set roi_head.type='mmdet_msrcnn.MaskScoringRoIHead'.")
+
+
 def _conv_out_size(size: int, stride: int) -> int:
     """Output size of a 3x3 convolution with padding 1."""
     return (size + 2 - 3) // stride + 1
@@ -255,7 +268,10 @@ class MaskIoUHead(BaseModule):
                 (' for each of the num_classes classes (use a '
                  'class-specific mask head with the same num_classes).'
                  if want > 1 else ', of its target class.'))
-        if mask_probs.numel() == 0:
+        if mask_probs.numel() == 0 or mask_probs.device.type != 'cpu':
+            # on an accelerator the value check would stall the stream on
+            # every forward; there the two entry points below catch mmdet's
+            # RoI head instead
             return
         low, high = torch.aminmax(mask_probs.detach())
         if bool(low < 0) or bool(high > 1):
@@ -266,14 +282,15 @@ class MaskIoUHead(BaseModule):
                 "(type='MaskScoringRoIHead' without the scope prefix), set "
                 "roi_head.type='mmdet_msrcnn.MaskScoringRoIHead'.")
 
+    # mmdet's MaskScoringRoIHead drives its own MaskIoU head through these
+    # two names; ours has another interface and refuses them clearly.
     def loss_and_target(self, *args, **kwargs):
         """Refuse mmdet's ``MaskScoringRoIHead`` calling convention."""
-        raise TypeError(
-            "mmdet_msrcnn.MaskIoUHead is driven by mmdet_msrcnn's RoI heads, "
-            "but it was called by mmdet's MaskScoringRoIHead: a config with "
-            "roi_head type='MaskScoringRoIHead' (no scope prefix) builds "
-            "mmdet's class. Set roi_head.type="
-            "'mmdet_msrcnn.MaskScoringRoIHead'.")
+        raise MMDetRoIHeadError()
+
+    def predict_by_feat(self, *args, **kwargs):
+        """Refuse mmdet's ``MaskScoringRoIHead`` calling convention."""
+        raise MMDetRoIHeadError()
 
     # ------------------------------------------------------------------
     # training
@@ -506,10 +523,10 @@ class MaskIoUHead(BaseModule):
 
     # ------------------------------------------------------------------
     # inference
-    def predict_by_feat(self,
-                        mask_iou_preds: List[Tensor],
-                        results_list: InstanceList,
-                        mask_score_as_score: bool = False) -> InstanceList:
+    def predict_mask_ious(self,
+                          mask_iou_preds: List[Tensor],
+                          results_list: InstanceList,
+                          mask_score_as_score: bool = False) -> InstanceList:
         """Attach predicted MaskIoU and mask scores to the detections.
 
         Args:

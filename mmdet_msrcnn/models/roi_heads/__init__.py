@@ -1,12 +1,14 @@
-from .mask_scoring_mixin import (MaskScoringMixin, record_mask_head,
+from .mask_scoring_mixin import (SCORED_METHODS, MaskScoringMixin,
                                  select_class_masks)
 from .mask_scoring_roi_heads import (CascadeMaskScoringRoIHead,
                                      HTCMaskScoringRoIHead,
                                      MaskScoringRoIHead,
-                                     PointRendMaskScoringRoIHead)
+                                     PointRendMaskScoringRoIHead,
+                                     QueryInstMaskScoringRoIHead)
 
 __all__ = [
     'MaskScoringMixin', 'MaskScoringRoIHead', 'CascadeMaskScoringRoIHead',
-    'HTCMaskScoringRoIHead', 'PointRendMaskScoringRoIHead',
-    'record_mask_head', 'select_class_masks'
+    'HTCMaskScoringRoIHead', 'PointRendMaskScoringRoIHead', 'QueryInstMaskScoringRoIHead',
+    'SCORED_METHODS',
+    'select_class_masks'
 ]

@@ -1,31 +1,43 @@
-"""Mask scoring for any mmdet RoI head that has a mask branch.
+"""The MaskIoU scoring that every mask scoring RoI head shares.
 
-Mixing :class:`MaskScoringMixin` in front of an mmdet RoI head class adds a
-MaskIoU head without touching the host's code::
+A mask scoring RoI head is an mmdet RoI head with :class:`MaskScoringMixin`
+in front and explicit overrides of the host's own mask methods, in mmdet's
+style::
 
     @MODELS.register_module()
-    class MyMaskScoringRoIHead(MaskScoringMixin, MyRoIHead):
-        pass
+    class MaskScoringRoIHead(MaskScoringMixin, StandardRoIHead):
 
-How it plugs in: while the host runs its own ``mask_loss`` /
-``predict_mask``, the mixin listens to the mask head that produced the final
-mask (``mask_head`` or ``mask_head[stage]``):
+        def mask_loss(self, x, sampling_results, bbox_feats,
+                      batch_gt_instances):
+            ...  # the host's mask path, keeping mask_feats / mask_targets
+            loss_mask_iou = self.mask_iou_loss(
+                0, x, mask_results, sampling_results, batch_gt_instances,
+                self.train_cfg)
+            ...
 
-* a forward pre-hook records the mask head's input, the mask RoI feature;
-* ``loss_and_target`` is observed to take the mask logits, the sampling
-  results, the ground truth and the mask targets it computed;
-* ``predict_by_feat`` is observed to take the final per-image mask
-  predictions (merged over stages for cascades, point-refined for
-  PointRend).
+        def predict_mask(self, x, batch_img_metas, results_list,
+                         rescale=False):
+            ...  # the host's mask path, then, before pasting the masks
+            self.predict_mask_iou(x, mask_rois, mask_feats, mask_preds,
+                                  results_list, is_prob=False)
+            ...
 
-From those the mixin computes the MaskIoU targets and loss, or the
-predicted MaskIoU and the mask score, with the one
-:class:`~mmdet_msrcnn.models.mask_heads.MaskIoUHead` implementation. The
-host's masks, boxes and classification scores are left as they are.
+The contract, checked once when the RoI head is built
+(:meth:`MaskScoringMixin._check_host_overrides`): the class that supplies
+``mask_loss`` and ``predict_mask`` must be a mask scoring class (a subclass
+of :class:`MaskScoringMixin`); a host whose mask methods would run
+unscored is refused with its name. Nothing is hooked or patched at run time:
+a reader follows ``mask_preds`` from the mask head into the MaskIoU head in
+the override itself.
+
+What the mixin holds: building and checking the MaskIoU head(s) against the
+host (classes, RoI feature size, channels, mask size), the MaskIoU loss of a
+stage (:meth:`mask_iou_loss`), the test-time scoring of the final masks
+(:meth:`predict_mask_iou`) and the tensor-mode output (:meth:`
+mask_iou_forward_tensor`).
 """
-import inspect
-from contextlib import contextmanager
-from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
+import difflib
+from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
 from mmdet.structures.bbox import bbox2roi
@@ -36,65 +48,11 @@ from mmdet_msrcnn.registry import MODELS
 
 MaskIoUHeadCfg = Union[dict, ConfigDict, Sequence[Union[dict, ConfigDict]]]
 
-
-class _MaskHeadRecorder:
-    """What one mask head saw and returned during a host call."""
-
-    def __init__(self) -> None:
-        self.feats: Optional[Tensor] = None
-        self.loss_inputs: Optional[Dict[str, Any]] = None
-        self.mask_targets: Optional[Tensor] = None
-        self.predict_inputs: Optional[Dict[str, Any]] = None
-
-
-@contextmanager
-def record_mask_head(mask_head: nn.Module):
-    """Record the input feature and target/predict calls of a mask head.
-
-    Args:
-        mask_head (nn.Module): An mmdet mask head (``FCNMaskHead`` and its
-            subclasses: HTC's, PointRend's coarse head, ...).
-
-    Yields:
-        _MaskHeadRecorder: Filled while the block runs.
-    """
-    rec = _MaskHeadRecorder()
-
-    def pre_hook(module, args):
-        rec.feats = args[0]
-
-    orig_loss = mask_head.loss_and_target
-    orig_predict = mask_head.predict_by_feat
-
-    def loss_and_target(*args, **kwargs):
-        out = orig_loss(*args, **kwargs)
-        rec.loss_inputs = kwargs
-        rec.mask_targets = out['mask_targets']
-        return out
-
-    def predict_by_feat(*args, **kwargs):
-        rec.predict_inputs = kwargs
-        return orig_predict(*args, **kwargs)
-
-    # nested recorders (an analysis tool around a training step) each put
-    # back what they found
-    previous = {
-        name: mask_head.__dict__[name]
-        for name in ('loss_and_target', 'predict_by_feat')
-        if name in mask_head.__dict__
-    }
-    handle = mask_head.register_forward_pre_hook(pre_hook)
-    mask_head.loss_and_target = loss_and_target
-    mask_head.predict_by_feat = predict_by_feat
-    try:
-        yield rec
-    finally:
-        handle.remove()
-        for name in ('loss_and_target', 'predict_by_feat'):
-            if name in previous:
-                setattr(mask_head, name, previous[name])
-            else:
-                delattr(mask_head, name)
+#: The host methods a mask scoring class must override.
+SCORED_METHODS = ('mask_loss', 'predict_mask')
+#: Keys of ``train_cfg`` / ``test_cfg`` (``.rcnn``) the mask scoring reads;
+#: a close misspelling of one of them next to them is refused.
+SCORING_CFG_KEYS = ('mask_thr_binary', )
 
 
 def select_class_masks(mask_preds: Tensor, labels: Tensor) -> Tensor:
@@ -158,15 +116,17 @@ class MaskScoringMixin:
             stages train a MaskIoU head, ``'last'`` (default), ``'all'`` or a
             list of stage indices. Test time always scores the final
             (merged) mask with the last stage's head.
-        mask_iou_loss_weights (list[float], optional): Extra per-stage
-            factors of the MaskIoU loss, on top of the host's
-            ``stage_loss_weights``. Defaults to 1 for every stage.
         mask_score_as_score (bool): Also write ``mask_scores`` into
             ``scores``. Defaults to False (``scores`` keeps the
             classification score, so box AP is unchanged).
         detach_mask (bool): Stop the MaskIoU loss from reaching the mask
             logits through the mask input, so the mask head is trained by
             its own loss only. Defaults to True.
+
+    The MaskIoU loss is logged as ``loss_mask_iou`` (``s{i}.loss_mask_iou``
+    for cascades) and weighted by the MaskIoU head's own
+    ``loss_iou.loss_weight`` only, never by a cascade's
+    ``stage_loss_weights``.
     """
 
     def __init__(self,
@@ -174,10 +134,17 @@ class MaskScoringMixin:
                  mask_iou_head: MaskIoUHeadCfg = None,
                  mask_iou_roi_extractor: Optional[dict] = None,
                  mask_iou_stages: Union[str, Sequence[int]] = 'last',
-                 mask_iou_loss_weights: Optional[Sequence[float]] = None,
                  mask_score_as_score: bool = False,
                  detach_mask: bool = True,
                  **kwargs) -> None:
+        if 'mask_iou_loss_weights' in kwargs:
+            raise ValueError(
+                f'{type(self).__name__}: `mask_iou_loss_weights` was '
+                'removed: the MaskIoU loss now has its own weight '
+                '(mask_iou_head.loss_iou.loss_weight, one head per stage for '
+                "per-stage weights) and the cascade's stage_loss_weights no "
+                'longer apply to it; delete the option.')
+        self._check_host_overrides()
         super().__init__(*args, **kwargs)
         if mask_iou_head is None:
             raise ValueError(
@@ -210,13 +177,6 @@ class MaskScoringMixin:
             ])
         else:
             self.mask_iou_head = build_mask_iou_head(mask_iou_head)
-        if mask_iou_loss_weights is None:
-            mask_iou_loss_weights = [1.0] * num_stages
-        if len(mask_iou_loss_weights) != num_stages:
-            raise ValueError(
-                f'mask_iou_loss_weights has {len(mask_iou_loss_weights)} '
-                f'entries, expected one per mask stage ({num_stages}).')
-        self.mask_iou_loss_weights = list(mask_iou_loss_weights)
         self.mask_iou_roi_extractor = (
             MODELS.build(mask_iou_roi_extractor)
             if mask_iou_roi_extractor is not None else None)
@@ -226,9 +186,76 @@ class MaskScoringMixin:
                 f'mask_iou_stages={mask_iou_stages!r} leaves the last mask '
                 'stage unscored, but inference scores the final mask with '
                 "the last stage's MaskIoU head; include the last stage.")
+        self._check_stage_loss_weights()
+        self._check_cfg_keys()
 
     # ------------------------------------------------------------------
-    # stage bookkeeping
+    # build-time checks
+    def _check_host_overrides(self) -> None:
+        """Refuse a host whose mask methods would run without scoring.
+
+        The class that supplies each of :data:`SCORED_METHODS` must be a
+        mask scoring class; otherwise the host's own method runs, the
+        MaskIoU head is never trained or called, and nothing says so.
+        """
+        mro = type(self).__mro__
+        for name in SCORED_METHODS:
+            owner = next((cls for cls in mro if name in vars(cls)), None)
+            if owner is None or not issubclass(owner, MaskScoringMixin):
+                host = next(
+                    (cls for cls in mro[1:]
+                     if not issubclass(cls, MaskScoringMixin)), None)
+                host_name = getattr(owner, '__name__', None) or getattr(
+                    host, '__name__', '?')
+                raise TypeError(
+                    f'{type(self).__name__}: mask scoring does not support '
+                    f'the host RoI head {host_name}: its `{name}` is not '
+                    'overridden by a mask scoring class, so the MaskIoU head '
+                    'would be neither trained nor used. Supported hosts: '
+                    'StandardRoIHead (mmdet_msrcnn.MaskScoringRoIHead), '
+                    'CascadeRoIHead (CascadeMaskScoringRoIHead), '
+                    'HybridTaskCascadeRoIHead (HTCMaskScoringRoIHead), '
+                    'PointRendRoIHead (PointRendMaskScoringRoIHead). For '
+                    'another host, override `mask_loss` and `predict_mask` '
+                    'and call `mask_iou_loss` / `predict_mask_iou` '
+                    '(docs/mask_scoring_recipe.md).')
+
+    def _check_cfg_keys(self) -> None:
+        """Refuse a misspelt key we read from ``train_cfg`` / ``test_cfg``.
+
+        ``cfg.get('mask_thr_binary', 0.5)`` would silently take the default
+        for ``mask_thr_binay``; a key that is not ours but within a close
+        edit distance of one of :data:`SCORING_CFG_KEYS` is an error.
+        """
+        for name in ('train_cfg', 'test_cfg'):
+            cfgs = getattr(self, name, None)
+            if not isinstance(cfgs, (list, tuple)):
+                cfgs = [cfgs]
+            for cfg in cfgs:
+                for key in (cfg or {}):
+                    if key in SCORING_CFG_KEYS:
+                        continue
+                    close = difflib.get_close_matches(
+                        key, SCORING_CFG_KEYS, n=1, cutoff=0.85)
+                    if close:
+                        raise ValueError(
+                            f'{type(self).__name__}: unknown key {key!r} in '
+                            f'{name}.rcnn: did you mean {close[0]!r}? '
+                            'The misspelt key would be ignored and the '
+                            'default used; rename it.')
+
+    def _check_stage_loss_weights(self) -> None:
+        """A scored cascade stage needs a non-zero stage loss weight."""
+        weights = getattr(self, 'stage_loss_weights', None)
+        if weights is None:
+            return
+        for stage in self.scored_stages:
+            if weights[stage] == 0:
+                raise ValueError(
+                    f'stage_loss_weights[{stage}] is 0 but stage {stage} '
+                    'trains a MaskIoU head: the stage would train nothing; '
+                    'leave it out of mask_iou_stages.')
+
     def _num_mask_stages(self) -> int:
         return len(self.mask_head) if isinstance(self.mask_head,
                                                  nn.ModuleList) else 1
@@ -247,17 +274,11 @@ class MaskScoringMixin:
             f"mask_iou_stages={stages!r}: use 'last', 'all' or a list of "
             f'stage indices below {num_stages}.')
 
-    def _stage_heads(self, stage: int) -> Tuple[nn.Module, nn.Module]:
-        """The mask head and MaskIoU head of a stage (0 for single-stage)."""
-        if isinstance(self.mask_head, nn.ModuleList):
-            mask_head = self.mask_head[stage]
-        else:
-            mask_head = self.mask_head
+    def stage_mask_iou_head(self, stage: int) -> nn.Module:
+        """The MaskIoU head of a mask stage (0 for single-stage hosts)."""
         if isinstance(self.mask_iou_head, nn.ModuleList):
-            iou_head = self.mask_iou_head[stage]
-        else:
-            iou_head = self.mask_iou_head
-        return mask_head, iou_head
+            return self.mask_iou_head[stage]
+        return self.mask_iou_head
 
     def _bbox_num_classes(self) -> int:
         bbox_head = self.bbox_head
@@ -286,7 +307,7 @@ class MaskScoringMixin:
         """Refuse MaskIoU heads that do not fit the host, at build time."""
         num_classes = self._bbox_num_classes()
         for stage in self.scored_stages:
-            _, head = self._stage_heads(stage)
+            head = self.stage_mask_iou_head(stage)
             name = 'mask_iou_head' + (f'[{stage}]' if isinstance(
                 self.mask_iou_head, nn.ModuleList) else '')
             if head.num_classes != num_classes:
@@ -336,6 +357,7 @@ class MaskScoringMixin:
     # shared pieces
     def _mask_iou_feats(self, x: Tuple[Tensor], rois: Tensor,
                         mask_feats: Tensor) -> Tensor:
+        """The MaskIoU head's RoI feature: the mask head's, or its own."""
         if self.mask_iou_roi_extractor is None:
             return mask_feats
         ext = self.mask_iou_roi_extractor
@@ -354,49 +376,35 @@ class MaskScoringMixin:
 
     # ------------------------------------------------------------------
     # training
-    def _host_arguments(self, method: str, args: tuple,
-                        kwargs: dict) -> Dict[str, Any]:
-        """Name the arguments of a call to the host's ``method``."""
-        host = getattr(super(MaskScoringMixin, self), method)
-        return inspect.signature(host).bind(*args, **kwargs).arguments
-
-    def mask_loss(self, *args, **kwargs) -> dict:
-        """Run the host's ``mask_loss`` and add ``loss_mask_iou``.
-
-        The arguments are the host's own (``stage`` first for cascades).
-        """
-        named = self._host_arguments('mask_loss', args, kwargs)
-        stage = named.get('stage', 0)
-        mask_head, iou_head = self._stage_heads(stage)
-        with record_mask_head(mask_head) as rec:
-            mask_results = super().mask_loss(*args, **kwargs)
-        if stage not in self.scored_stages:
-            return mask_results
-        loss = self.mask_iou_loss(iou_head, named['x'], rec)
-        weight = self.mask_iou_loss_weights[stage]
-        if weight != 1:
-            loss = {k: v * weight for k, v in loss.items()}
-        mask_results['loss_mask'].update(loss)
-        return mask_results
-
-    def mask_iou_loss(self, iou_head: nn.Module, x: Tuple[Tensor],
-                      rec: _MaskHeadRecorder) -> Dict[str, Tensor]:
-        """MaskIoU loss from what the mask head saw during ``mask_loss``.
+    def mask_iou_loss(self, stage: int, x: Tuple[Tensor], mask_results: dict,
+                      sampling_results: Sequence,
+                      batch_gt_instances: Sequence,
+                      rcnn_train_cfg: Optional[dict]) -> Dict[str, Tensor]:
+        """MaskIoU loss of one mask stage's positive RoIs.
 
         Args:
-            iou_head (nn.Module): The stage's MaskIoU head.
+            stage (int): Mask stage (0 for single-stage hosts).
             x (tuple[Tensor]): Multi-level image features.
-            rec (_MaskHeadRecorder): The mask head's recorded call.
+            mask_results (dict): The stage's mask forward and targets:
+                ``mask_preds`` (Tensor): mask logits, (P, K, M, M);
+                ``mask_feats`` (Tensor): the mask head's input, (P, C, S, S);
+                ``mask_targets`` (Tensor): the mask targets, (P, M, M).
+            sampling_results (list[SamplingResult]): Per image, with
+                ``pos_priors``, ``pos_gt_labels``, ``pos_assigned_gt_inds``.
+            batch_gt_instances (list[InstanceData]): Ground truth per image,
+                with ``masks``.
+            rcnn_train_cfg (dict, optional): The stage's train config; its
+                ``mask_thr_binary`` (0.5 when absent) binarises the
+                predicted probability for the target.
 
         Returns:
-            dict[str, Tensor]: ``loss_mask_iou``.
+            dict[str, Tensor]: ``loss_mask_iou``, a scalar.
         """
-        inputs = rec.loss_inputs
-        sampling_results = inputs['sampling_results']
+        iou_head = self.stage_mask_iou_head(stage)
         pos_labels = torch.cat(
             [res.pos_gt_labels for res in sampling_results]).long()
-        mask_preds = inputs['mask_preds']
-        roi_feats = rec.feats
+        mask_preds = mask_results['mask_preds']
+        roi_feats = mask_results['mask_feats']
         if self.mask_iou_roi_extractor is not None:
             roi_feats = self._mask_iou_feats(
                 x, bbox2roi([res.pos_priors for res in sampling_results]),
@@ -404,47 +412,84 @@ class MaskScoringMixin:
         iou_preds = iou_head(
             roi_feats,
             self._mask_iou_input(iou_head, mask_preds, pos_labels, False))
-        cfg = inputs['rcnn_train_cfg']
-        thr = cfg.get('mask_thr_binary', 0.5) if cfg is not None else 0.5
+        thr = rcnn_train_cfg.get('mask_thr_binary', 0.5) \
+            if rcnn_train_cfg is not None else 0.5
         extra = {}
         if getattr(iou_head, 'target_mode', None) == 'present_classes':
             extra['all_mask_probs'] = mask_preds.detach().sigmoid()
         targets = iou_head.get_targets(
             select_class_masks(mask_preds, pos_labels).sigmoid(),
-            rec.mask_targets, sampling_results,
-            inputs['batch_gt_instances'], thr, **extra)
+            mask_results['mask_targets'], sampling_results,
+            batch_gt_instances, thr, **extra)
         return iou_head.loss(iou_preds, targets, pos_labels)
 
     # ------------------------------------------------------------------
     # inference
-    def predict_mask(self, *args, **kwargs) -> List:
-        """Run the host's ``predict_mask``, then score its final masks.
+    def predict_mask_iou(self, x: Tuple[Tensor], mask_rois: Tensor,
+                         mask_feats: Tensor, mask_preds: Tensor,
+                         results_list: List, is_prob: bool) -> List:
+        """Score the final masks of a batch with the last MaskIoU head.
 
-        The arguments are the host's own. Adds ``mask_ious`` (predicted
-        MaskIoU of the chosen class, clamped to [0, 1]) and ``mask_scores``
-        (``scores * mask_ious``) to every result; ``scores`` stays the
-        classification score unless ``mask_score_as_score``.
+        Call it before the host pastes the masks (``predict_by_feat``),
+        with the RoIs the masks were predicted on.
+
+        Args:
+            x (tuple[Tensor]): Multi-level image features.
+            mask_rois (Tensor): The detections as RoIs, (N, 5), N over the
+                batch.
+            mask_feats (Tensor): The last mask head's input, (N, C, S, S).
+            mask_preds (Tensor): The final masks of every class, logits or
+                probabilities, (N, K, M, M).
+            results_list (list[InstanceData]): Per image, with ``scores``
+                and ``labels``; N_i detections, summing to N.
+            is_prob (bool): ``mask_preds`` holds probabilities (merged
+                cascade masks) rather than logits.
+
+        Returns:
+            list[InstanceData]: ``results_list`` with ``mask_ious`` (the
+            chosen class's prediction clamped to [0, 1]) and
+            ``mask_scores`` (``scores * mask_ious``).
         """
-        named = self._host_arguments('predict_mask', args, kwargs)
-        mask_head, iou_head = self._stage_heads(self._num_mask_stages() - 1)
-        rois = bbox2roi([res.bboxes for res in named['results_list']])
-        with record_mask_head(mask_head) as rec:
-            results_list = super().predict_mask(*args, **kwargs)
-        if rec.predict_inputs is None:  # no detection in the whole batch
-            for res in results_list:
-                res.mask_ious = res.scores.new_zeros(len(res))
-                res.mask_scores = res.scores.new_zeros(len(res))
-            return results_list
-        per_img = rec.predict_inputs['mask_preds']
-        is_prob = bool(rec.predict_inputs.get('activate_map', False))
-        # (one image: no copy of its all-class masks)
-        mask_preds = per_img[0] if len(per_img) == 1 else torch.cat(
-            list(per_img))
+        iou_head = self.stage_mask_iou_head(self._num_mask_stages() - 1)
         labels = torch.cat([res.labels for res in results_list]).long()
-        roi_feats = self._mask_iou_feats(named['x'], rois, rec.feats)
+        roi_feats = self._mask_iou_feats(x, mask_rois, mask_feats)
         iou_preds = iou_head(
             roi_feats,
             self._mask_iou_input(iou_head, mask_preds, labels, is_prob))
         iou_preds = iou_preds.split([len(res) for res in results_list])
-        return iou_head.predict_by_feat(iou_preds, results_list,
-                                        self.mask_score_as_score)
+        return iou_head.predict_mask_ious(iou_preds, results_list,
+                                          self.mask_score_as_score)
+
+    @staticmethod
+    def empty_mask_scores(results_list: List) -> List:
+        """``mask_ious`` / ``mask_scores`` of a batch without detections."""
+        for res in results_list:
+            res.mask_ious = res.scores.new_zeros(len(res))
+            res.mask_scores = res.scores.new_zeros(len(res))
+        return results_list
+
+    def mask_iou_forward_tensor(self, x: Tuple[Tensor], mask_rois: Tensor,
+                                mask_feats: Tensor, mask_preds: Tensor,
+                                cls_score: Tensor,
+                                is_prob: bool = False) -> Tensor:
+        """The MaskIoU head's output in tensor mode (``mode='tensor'``).
+
+        Each RoI is scored for the class its classification score ranks
+        first (the background column excluded), as at inference.
+
+        Args:
+            x (tuple[Tensor]): Multi-level image features.
+            mask_rois (Tensor): (N, 5).
+            mask_feats (Tensor): The last mask head's input, (N, C, S, S).
+            mask_preds (Tensor): (N, K, M, M), logits or probabilities.
+            cls_score (Tensor): Classification logits, (N, K + 1).
+            is_prob (bool): ``mask_preds`` holds probabilities.
+
+        Returns:
+            Tensor: MaskIoU predictions of every class, (N, K).
+        """
+        iou_head = self.stage_mask_iou_head(self._num_mask_stages() - 1)
+        labels = cls_score[:, :self._bbox_num_classes()].argmax(dim=1)
+        return iou_head(
+            self._mask_iou_feats(x, mask_rois, mask_feats),
+            self._mask_iou_input(iou_head, mask_preds, labels, is_prob))
