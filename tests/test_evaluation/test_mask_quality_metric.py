@@ -22,9 +22,9 @@ from scipy import stats
 
 from helpers import load_tool
 
-from mmdet_msrcnn.evaluation import MaskQualityMetric
-from mmdet_msrcnn.evaluation.mask_quality_metric import (
-    expected_calibration_error, match_true_ious, resolve_cat_ids)
+from mmdet_msrcnn.evaluation import (MaskQualityMetric,
+                                     expected_calibration_error,
+                                     match_true_ious, resolve_cat_ids)
 
 H = W = 64
 CLASSES = ('a', 'b', 'c')

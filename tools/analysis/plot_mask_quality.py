@@ -39,13 +39,13 @@ import numpy as np  # noqa: E402
 def _metric_module():
     """Import the metric module (repository root as fallback path)."""
     try:
-        from mmdet_msrcnn.evaluation import mask_quality_metric
+        from mmdet_msrcnn.evaluation import functional as mask_quality_metric
     except ImportError:
         root = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
         if root in sys.path:
             raise
         sys.path.insert(0, root)
-        from mmdet_msrcnn.evaluation import mask_quality_metric
+        from mmdet_msrcnn.evaluation import functional as mask_quality_metric
     return mask_quality_metric
 
 

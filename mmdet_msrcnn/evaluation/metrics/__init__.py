@@ -1,0 +1,3 @@
+from .mask_quality_metric import ORACLES, MaskQualityMetric
+
+__all__ = ['ORACLES', 'MaskQualityMetric']
