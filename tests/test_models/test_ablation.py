@@ -32,7 +32,8 @@ from mmdet.structures.mask import BitmapMasks, mask_target
 from mmengine.config import Config, ConfigDict
 from mmengine.structures import InstanceData
 
-from helpers import REPO_ROOT, build_model, demo_batch, strip_pretrained
+from helpers import (REPO_ROOT, build_model, demo_batch, load_tool,
+                     strip_pretrained)
 from mmdet_msrcnn.models import MaskIoUHead
 
 ABLATION_DIR = osp.join(REPO_ROOT, 'configs/ablation')
@@ -259,9 +260,8 @@ def test_present_classes_without_other_instances():
 def test_mask_quality_max_dets_counts_crowded_images():
     from pycocotools.coco import COCO
 
-    from mmdet_msrcnn.evaluation.mask_quality_metric import (coco_segm_stats,
-                                                             coco_stat_names,
-                                                             encode_masks)
+    from mmdet_msrcnn.evaluation import (coco_segm_stats, coco_stat_names,
+                                         encode_masks)
     num, side = 150, 8
     masks = np.zeros((num, 120, 160), dtype=np.uint8)
     for i in range(num):
@@ -302,8 +302,7 @@ def test_mask_quality_max_dets_counts_crowded_images():
 def test_mask_quality_records_with_more_than_255_detections():
     from pycocotools.coco import COCO
 
-    from mmdet_msrcnn.evaluation.mask_quality_metric import (build_records,
-                                                             encode_masks)
+    from mmdet_msrcnn.evaluation import build_records, encode_masks
     num = 300  # pycocotools' area() overflows from 256 RLEs at once
     masks = np.zeros((num, 20, 20), dtype=np.uint8)
     for i in range(num):
@@ -338,12 +337,7 @@ def test_mask_quality_records_with_more_than_255_detections():
 # ----------------------------------------------------------------------
 # benchmark tools
 def _tool(name):
-    import importlib
-    import sys
-    bench = osp.join(REPO_ROOT, 'tools/benchmark')
-    if bench not in sys.path:
-        sys.path.insert(0, bench)
-    return importlib.import_module(name)
+    return load_tool(f'tools/benchmark/{name}.py')
 
 
 def test_ablation_dry_run_lists_every_config(tmp_path, capsys):

@@ -2,17 +2,15 @@
 
 Skipped where torch sees no GPU (CI has none). Where mmcv was built with its
 CPU ops only, its NMS and RoIAlign on CUDA tensors go through torchvision
-(``tools/benchmark/torchvision_ops.py``), as in the CUDA speed benchmark.
+(``msrcnn_benchmark/torchvision_ops.py``), as in the CUDA speed
+benchmark.
 """
-import os.path as osp
-import sys
-
 import numpy as np
 import pytest
 import torch
 from mmdet.structures.mask import BitmapMasks, PolygonMasks
 
-from helpers import REPO_ROOT, build_model, demo_batch, tiny_model_cfg
+from helpers import build_model, demo_batch, tiny_model_cfg
 from mmdet_msrcnn.models.utils import gt_areas_in_and_out, mask_iou_from_areas
 
 pytestmark = pytest.mark.skipif(
@@ -23,8 +21,7 @@ NUM_CLASSES = 4
 
 @pytest.fixture(scope='module', autouse=True)
 def cuda_ops():
-    sys.path.insert(0, osp.join(REPO_ROOT, 'tools', 'benchmark'))
-    import torchvision_ops
+    from msrcnn_benchmark import torchvision_ops
     if not torchvision_ops.mmcv_has_cuda_ops():
         torchvision_ops.patch_mmcv_ops()
     yield

@@ -23,13 +23,13 @@ which ranks by ``mask_scores`` too but with pycocotools' maxDets.
 import argparse
 import glob
 import os.path as osp
-import sys
 import time
 
-sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
-import common  # noqa: E402
+from msrcnn_benchmark import results as bench_results
+from msrcnn_benchmark import runs
 
-REPO = common.REPO
+TOOLS = osp.dirname(osp.dirname(osp.abspath(__file__)))
+REPO = osp.dirname(TOOLS)
 BASE = 'ms-rcnn_r18_fpn_shapes'
 BASE_CONFIG = osp.join(REPO, 'configs/demo', BASE + '.py')
 ABLATION_DIR = osp.join(REPO, 'configs/ablation')
@@ -77,8 +77,8 @@ def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--configs', nargs='+', help='default: all')
     parser.add_argument('--seed', type=int, default=0)
-    common.add_run_args(parser, osp.join(REPO, 'data/shapes'),
-                        osp.join(REPO, 'work_dirs/ablation'))
+    runs.add_run_args(parser, osp.join(REPO, 'data/shapes'),
+                      osp.join(REPO, 'work_dirs/ablation'))
     parser.add_argument(
         '--ap-source', choices=sorted(AP_KEYS), default='mask_quality')
     parser.add_argument(
@@ -115,7 +115,7 @@ def rescoring_cells(metrics: dict) -> list:
         else:
             cells.append(f'{100 * (ranked - by_cls):+.1f}')
     cells.append(
-        common.fmt(metrics.get('mask_quality/pearson_iou_hits'), 3, 1))
+        bench_results.fmt(metrics.get('mask_quality/pearson_iou_hits'), 3, 1))
     return cells
 
 
@@ -126,7 +126,7 @@ def build_tables(results, ap_source='mask_quality'):
     :func:`rescoring_cells`.
 
     Args:
-        results (dict): Config name -> row of :func:`common.run_config`
+        results (dict): Config name -> row of ``runs.run_config``
             (``None`` for not yet measured).
         ap_source (str): A key of :data:`AP_KEYS`.
 
@@ -150,10 +150,11 @@ def build_tables(results, ap_source='mask_quality'):
                 continue
             row = results[name]
             metrics = row['metrics'] if row else {}
-            rows.append([label] + [common.fmt(metrics.get(k)) for k in keys] +
-                        rescoring_cells(metrics))
+            rows.append([label] +
+                        [bench_results.fmt(metrics.get(k))
+                         for k in keys] + rescoring_cells(metrics))
         if rows:
-            text, md = common.render_table(header, rows, title)
+            text, md = bench_results.render_table(header, rows, title)
             texts.append(text)
             mds.append(md)
     return '\n\n'.join(texts), '\n\n'.join(mds)
@@ -163,9 +164,9 @@ def main(argv=None):
     args = parse_args(argv)
     if args.report_only:
         args.skip_existing = True
-    common.setup_registries()
-    demo = common.import_demo()
-    from mmdet_msrcnn.datasets import generate_shapes_dataset
+    runs.setup_registries()
+    demo = runs.load_script(osp.join(TOOLS, 'demo.py'))
+    from mmdet_msrcnn.synthetic import generate_shapes_dataset
     info = generate_shapes_dataset(args.data_root, seed=0)
     print(f"shapes data set: {info['data_root']} "
           f"({'written' if info['generated'] else 'up to date'})")
@@ -173,7 +174,7 @@ def main(argv=None):
     results = {}
     start = time.time()
     for config in configs:
-        name = common.config_name(config)
+        name = runs.config_name(config)
         if args.dry_run:
             cfg = demo.build_cfg(config, args)
             head = cfg.model.roi_head.get('mask_iou_head', {})
@@ -184,13 +185,14 @@ def main(argv=None):
             results[name] = None
             continue
         path = osp.join(args.work_dir, name, 'metrics.json')
-        row = common.reusable_run(path, args, args.seed)
+        row = runs.reusable_run(path, args, args.seed)
         if row is not None:
             print(f'{name}: reusing {path}')
         elif args.report_only:
             print(f'{name}: not measured (no fitting {path})')
         else:
-            row = common.run_config(config, args, args.num_train, args.num_val)
+            row = runs.run_config(demo, config, args, args.num_train,
+                                  args.num_val)
         results[name] = row
     text, md = build_tables(results, args.ap_source)
     source = ('mask-score ranked segm AP (mask_quality/segm_*)'
@@ -205,9 +207,9 @@ def main(argv=None):
                 r is None for r in results.values()) else ''))
     out_md = args.out_md or osp.join(args.work_dir, 'ablation_results.md')
     out_json = osp.join(args.work_dir, 'ablation_results.json')
-    common.write_results(text, md, note,
-                         dict(ap_source=args.ap_source, results=results),
-                         out_md, out_json)
+    bench_results.write_results(
+        text, md, note, dict(ap_source=args.ap_source, results=results),
+        out_md, out_json)
     print(f'\nwrote {out_md} and {out_json} in '
           f'{(time.time() - start) / 60:.1f} min')
     return results

@@ -23,12 +23,11 @@ mask AP (``score x true IoU``).
 """
 import argparse
 import os.path as osp
-import sys
 
-sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
-import common  # noqa: E402
+from msrcnn_benchmark import results, runs
 
-REPO = common.REPO
+TOOLS = osp.dirname(osp.dirname(osp.abspath(__file__)))
+REPO = osp.dirname(TOOLS)
 MODELS = [
     ('Mask R-CNN', osp.join(REPO, 'configs/demo/mask-rcnn_r18_fpn_shapes.py')),
     ('mmdet MS R-CNN',
@@ -61,21 +60,21 @@ def parse_args(argv=None):
         choices=range(len(MODELS)),
         default=list(range(len(MODELS))),
         help='indices into ' + ', '.join(m[0] for m in MODELS))
-    common.add_run_args(parser, osp.join(REPO, 'data/shapes'),
-                        osp.join(REPO, 'work_dirs/demo_compare'))
+    runs.add_run_args(parser, osp.join(REPO, 'data/shapes'),
+                      osp.join(REPO, 'work_dirs/demo_compare'))
     parser.add_argument('--out-md', help='default: <work-dir>/demo_compare.md')
     return parser.parse_args(argv)
 
 
-def build_table(runs):
+def build_table(seed_runs):
     """Text and markdown table: one row per run, mean ± std per model."""
-    return common.seed_table(runs, COLUMNS, 'shapes val (100 images)')
+    return results.seed_table(seed_runs, COLUMNS, 'shapes val (100 images)')
 
 
-def describe(runs) -> str:
+def describe(seed_runs) -> str:
     """The note under the table: sources and definitions of the columns."""
-    epochs = sorted({r['epochs'] for r in runs})
-    seeds = sorted({r['seed'] for r in runs})
+    epochs = sorted({r['epochs'] for r in seed_runs})
+    seeds = sorted({r['seed'] for r in seed_runs})
     return (f'AP in %, {"/".join(map(str, epochs))} epochs, seeds '
             f'{" ".join(map(str, seeds))}. box AP: CocoMetric (ranked '
             "by `scores`; mmdet's MS R-CNN puts its mask score there). Mask "
@@ -90,11 +89,12 @@ def describe(runs) -> str:
 
 def main(argv=None):
     args = parse_args(argv)
-    common.setup_registries()
-    from mmdet_msrcnn.datasets import generate_shapes_dataset
+    runs.setup_registries()
+    demo = runs.load_script(osp.join(TOOLS, 'demo.py'))
+    from mmdet_msrcnn.synthetic import generate_shapes_dataset
     generate_shapes_dataset(args.data_root, seed=0)
-    return common.run_seeds_and_report(
-        [MODELS[i] for i in args.models], args, build_table, describe,
+    return runs.run_seeds_and_report(
+        demo, [MODELS[i] for i in args.models], args, build_table, describe,
         'demo_compare')
 
 

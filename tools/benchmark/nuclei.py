@@ -26,13 +26,11 @@ schedule; nothing is evaluated.
 """
 import argparse
 import os.path as osp
-import sys
 
+from msrcnn_benchmark import results, runs
 
-sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
-import common  # noqa: E402
-
-REPO = common.REPO
+TOOLS = osp.dirname(osp.dirname(osp.abspath(__file__)))
+REPO = osp.dirname(TOOLS)
 MODELS = {
     'mask': ('Mask R-CNN',
              osp.join(REPO, 'configs/nuclei/mask-rcnn_r18_fpn_nuclei.py')),
@@ -68,8 +66,8 @@ def parse_args(argv=None):
     parser.add_argument('--seeds', type=int, nargs='+', default=[0])
     parser.add_argument(
         '--models', nargs='+', choices=sorted(MODELS), default=['mask', 'ms'])
-    common.add_run_args(parser, DATA_ROOT, osp.join(REPO, 'work_dirs/nuclei'),
-                        num_vis=4)
+    runs.add_run_args(
+        parser, DATA_ROOT, osp.join(REPO, 'work_dirs/nuclei'), num_vis=4)
     parser.add_argument(
         '--probe',
         type=int,
@@ -88,18 +86,19 @@ def parse_args(argv=None):
     return parser.parse_args(argv)
 
 
-def build_table(runs):
+def build_table(seed_runs):
     """Text and markdown table: one row per run, mean ± std per model."""
-    return common.seed_table(runs, COLUMNS,
-                             'DSB2018 nuclei, val (132 images)')
+    return results.seed_table(seed_runs, COLUMNS,
+                              'DSB2018 nuclei, val (132 images)')
 
 
-def run_probe(args):
+def run_probe(demo, args):
+    """Time ``--probe`` training iterations per model; project the rest."""
     out = []
     for key in args.models:
         label, config = MODELS[key]
         args.seed = args.seeds[0]
-        res = common.probe_config(config, args, args.probe, args.probe_val)
+        res = runs.probe_config(demo, config, args, args.probe, args.probe_val)
         res['model'] = label
         out.append(res)
         print(f"{label}: {res['s_per_iter']:.2f} s/iter (data "
@@ -110,7 +109,7 @@ def run_probe(args):
               (f"; inference {res['s_per_val_image']:.2f} s/image -> "
                f"{res['projected_test_min']:.1f} min for the val set"
                if 's_per_val_image' in res else ''))
-    common.save_json(out, osp.join(args.work_dir, 'probe.json'))
+    results.save_json(out, osp.join(args.work_dir, 'probe.json'))
     return out
 
 
@@ -125,7 +124,8 @@ NOTE = ('AP in %. box AP: CocoMetric (<= 100 detections per image); '
 
 def main(argv=None):
     args = parse_args(argv)
-    common.setup_registries()
+    runs.setup_registries()
+    demo = runs.load_script(osp.join(TOOLS, 'demo.py'))
     args.data_root = osp.abspath(args.data_root)
     if not osp.exists(osp.join(args.data_root, 'annotations')):
         raise FileNotFoundError(
@@ -135,10 +135,10 @@ def main(argv=None):
     base_work_dir = args.work_dir
     if args.probe:
         args.work_dir = osp.join(base_work_dir, 'probe')
-        return run_probe(args)
-    return common.run_seeds_and_report(
-        [MODELS[key] for key in args.models], args, build_table,
-        lambda runs: NOTE, 'nuclei_results')
+        return run_probe(demo, args)
+    return runs.run_seeds_and_report(
+        demo, [MODELS[key] for key in args.models], args, build_table,
+        lambda seed_runs: NOTE, 'nuclei_results')
 
 
 if __name__ == '__main__':

@@ -1,38 +1,42 @@
-"""Shared pieces of the benchmark tools (ablation.py, nuclei.py).
+"""Training benchmark runs through ``tools/demo.py`` (seeds, subsets).
 
 Configs are trained and evaluated through ``tools/demo.py``'s
 ``build_cfg`` / ``run_one`` (mmengine's Runner, CocoMetric and
 MaskQualityMetric, mask-quality plots), so every benchmark number comes
-from the same path as the demo's. This module adds data subsets for smoke
-runs, a short timing probe, per-config metrics json and table rendering
-(plain text and markdown).
+from the same path as the demo's. The tools load that script with
+:func:`load_script` and pass it as ``demo``. This module adds data subsets
+for smoke runs, a short timing probe, per-config metrics json and the
+seed loop.
 """
+import importlib.util
 import json
 import math
-import os
 import os.path as osp
-import sys
 import time
 
 import numpy as np
 
-HERE = osp.dirname(osp.abspath(__file__))
-TOOLS = osp.dirname(HERE)
-REPO = osp.dirname(TOOLS)
+from .results import load_json, save_json, to_jsonable, write_results
 
 
-def import_demo():
-    """``tools/demo.py`` as a module (tools/ is not a package)."""
-    for path in (REPO, TOOLS):
-        if path not in sys.path:
-            sys.path.insert(0, path)
-    import demo
-    return demo
+def load_script(path: str):
+    """Import a script (e.g. ``tools/demo.py``) as a module, by its path.
+
+    Args:
+        path (str): The script's file.
+
+    Returns:
+        module: A fresh module object, not put in ``sys.modules``.
+    """
+    name = '_script_' + osp.splitext(osp.basename(path))[0]
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def setup_registries() -> None:
     """mmdet's registries (not the default scope) and our package."""
-    import_demo()
     from mmdet.utils import register_all_modules
     register_all_modules(init_default_scope=False)
     import mmdet_msrcnn  # noqa: F401
@@ -83,30 +87,6 @@ def limit_data(cfg, num_train=None, num_val=None) -> None:
                     cfg[key].dataset.indices = inds
 
 
-def to_jsonable(obj):
-    """Floats for numpy / torch scalars, recursively; nan -> None."""
-    if isinstance(obj, dict):
-        return {str(k): to_jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [to_jsonable(v) for v in obj]
-    if hasattr(obj, 'item') and not isinstance(obj, (str, bytes)):
-        obj = obj.item()
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    return obj
-
-
-def save_json(obj, path: str) -> None:
-    os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
-    with open(path, 'w') as f:
-        json.dump(to_jsonable(obj), f, indent=1)
-
-
-def load_json(path: str):
-    with open(path) as f:
-        return json.load(f)
-
-
 def no_val_loop(cfg) -> None:
     """Drop the validation loop; the test loop evaluates once at the end.
 
@@ -119,7 +99,8 @@ def no_val_loop(cfg) -> None:
     cfg.val_evaluator = None
 
 
-def run_config(config: str,
+def run_config(demo,
+               config: str,
                args,
                num_train=None,
                num_val=None,
@@ -127,6 +108,8 @@ def run_config(config: str,
     """Train and evaluate one config as tools/demo.py does; save metrics.
 
     Args:
+        demo (module): ``tools/demo.py`` (its ``build_cfg``, ``run_one``
+            and ``REPO``), from :func:`load_script`.
         config (str): Config path.
         args (Namespace): With demo's ``work_dir``, ``data_root``,
             ``epochs``, ``seed`` and ``num_vis``.
@@ -140,13 +123,12 @@ def run_config(config: str,
         ``num_val``, ``files`` and ``extra``; also written to
         ``<work_dir>/<name>/metrics.json``.
     """
-    demo = import_demo()
     cfg = demo.build_cfg(config, args)
     limit_data(cfg, num_train, num_val)
     no_val_loop(cfg)
     row = demo.run_one(config, args, cfg)
     row.update(
-        config=osp.relpath(osp.abspath(config), REPO),
+        config=osp.relpath(osp.abspath(config), demo.REPO),
         epochs=cfg.train_cfg.max_epochs,
         seed=args.seed,
         num_train=num_train,
@@ -157,7 +139,22 @@ def run_config(config: str,
     return row
 
 
-def probe_config(config: str, args, iters: int = 20, num_val: int = 0) -> dict:
+def _time_test_loop(runner) -> float:
+    """Seconds per image of the runner's test loop (no metrics)."""
+    import torch
+    runner.model.eval()
+    start, seen = time.time(), 0
+    for data in runner.test_dataloader:
+        with torch.no_grad():
+            seen += len(runner.model.test_step(data))
+    return (time.time() - start) / max(seen, 1)
+
+
+def probe_config(demo,
+                 config: str,
+                 args,
+                 iters: int = 20,
+                 num_val: int = 0) -> dict:
     """Time ``iters`` training iterations (and optionally some inference).
 
     Trains one epoch on ``iters * batch_size`` evenly spread training
@@ -166,6 +163,7 @@ def probe_config(config: str, args, iters: int = 20, num_val: int = 0) -> dict:
     projects the full schedule of the config.
 
     Args:
+        demo (module): ``tools/demo.py``, as for :func:`run_config`.
         config (str): Config path.
         args (Namespace): As for :func:`run_config`.
         iters (int): Training iterations to time.
@@ -179,7 +177,6 @@ def probe_config(config: str, args, iters: int = 20, num_val: int = 0) -> dict:
         and ``projected_test_min`` (inference only, all val images).
     """
     from mmengine.runner import Runner
-    demo = import_demo()
     cfg = demo.build_cfg(config, args)
     max_epochs = cfg.train_cfg.max_epochs
     batch = cfg.train_dataloader.batch_size
@@ -200,7 +197,7 @@ def probe_config(config: str, args, iters: int = 20, num_val: int = 0) -> dict:
     s_iter = float(np.median(times[skip:]))
     iters_per_epoch = math.ceil(num_train / batch)
     out = dict(
-        config=osp.relpath(osp.abspath(config), REPO),
+        config=osp.relpath(osp.abspath(config), demo.REPO),
         iters_timed=int(len(times)),
         s_per_iter=s_iter,
         data_s_per_iter=float(np.median(data_times[skip:])),
@@ -208,62 +205,11 @@ def probe_config(config: str, args, iters: int = 20, num_val: int = 0) -> dict:
         max_epochs=max_epochs,
         projected_train_min=s_iter * iters_per_epoch * max_epochs / 60)
     if num_val:
-        import torch
-        runner.model.eval()
-        start, seen = time.time(), 0
-        for data in runner.test_dataloader:
-            with torch.no_grad():
-                seen += len(runner.model.test_step(data))
-        per_img = (time.time() - start) / max(seen, 1)
+        per_img = _time_test_loop(runner)
         out.update(
             s_per_val_image=per_img,
             projected_test_min=per_img * num_val_all / 60)
     return out
-
-
-def fmt(value, digits: int = 1, scale: float = 100.) -> str:
-    """A metric for a table: ``value * scale`` or ``-`` when missing."""
-    if value is None:
-        return '-'
-    try:
-        value = float(value)
-    except (TypeError, ValueError):
-        return str(value)
-    if not math.isfinite(value) or value < 0:  # COCOeval's -1: undefined
-        return '-'
-    return f'{value * scale:.{digits}f}'
-
-
-def render_table(header, rows, title=None):
-    """A table as aligned plain text and as markdown.
-
-    Args:
-        header (list[str]): Column names.
-        rows (list[list[str]]): Cells, already formatted.
-        title (str, optional): Printed above both.
-
-    Returns:
-        tuple[str, str]: Plain text and markdown.
-    """
-    cols = list(zip(*([header] + rows))) if rows else [[h] for h in header]
-    widths = [max(len(c) for c in col) for col in cols]
-
-    def line(cells):
-        first = cells[0].ljust(widths[0])
-        rest = [c.rjust(w) for c, w in zip(cells[1:], widths[1:])]
-        return ' | '.join([first] + rest)
-
-    text = [line(header), '-+-'.join('-' * w for w in widths)]
-    text += [line(r) for r in rows]
-    md = [
-        '| ' + ' | '.join(header) + ' |',
-        '|' + '|'.join([':---'] + ['---:'] * (len(header) - 1)) + '|'
-    ]
-    md += ['| ' + ' | '.join(r) + ' |' for r in rows]
-    if title:
-        text = [title] + text
-        md = [f'**{title}**', ''] + md
-    return '\n'.join(text), '\n'.join(md)
 
 
 def reusable_run(path: str, args, seed: int):
@@ -283,10 +229,11 @@ def reusable_run(path: str, args, seed: int):
     return row
 
 
-def run_seeds(models, args, base_work_dir: str) -> list:
+def run_seeds(demo, models, args, base_work_dir: str) -> list:
     """Train and evaluate each model with each seed of ``args.seeds``.
 
     Args:
+        demo (module): ``tools/demo.py``, as for :func:`run_config`.
         models (list[tuple[str, str]]): (label, config path), in order.
         args (Namespace): As for :func:`run_config`, plus ``seeds`` and
             ``skip_existing``.
@@ -301,11 +248,11 @@ def run_seeds(models, args, base_work_dir: str) -> list:
         args.seed = seed
         args.work_dir = osp.join(base_work_dir, f'seed{seed}')
         for label, config in models:
-            path = osp.join(args.work_dir, config_name(config),
-                            'metrics.json')
+            path = osp.join(args.work_dir, config_name(config), 'metrics.json')
             row = reusable_run(path, args, seed)
             if row is None:
-                row = run_config(config, args, args.num_train, args.num_val)
+                row = run_config(demo, config, args, args.num_train,
+                                 args.num_val)
             else:
                 print(f'{label} seed {seed}: reusing {path}')
             runs.append(
@@ -321,53 +268,9 @@ def run_seeds(models, args, base_work_dir: str) -> list:
     return runs
 
 
-def seed_table(runs, columns, title=None):
-    """One row per run and, per model with 2+ runs, mean ± std.
-
-    Args:
-        runs (list[dict]): ``model`` (label), ``seed`` and ``metrics``.
-        columns (list[tuple]): (column, metric key, scale, digits).
-        title (str, optional): Above the table.
-
-    Returns:
-        tuple[str, str]: Plain text and markdown.
-    """
-    header = ['model', 'seed'] + [c[0] for c in columns]
-    rows = [[r['model'], str(r['seed'])] +
-            [fmt(r['metrics'].get(key), digits, scale)
-             for _, key, scale, digits in columns] for r in runs]
-    by_model = {}
-    for r in runs:
-        by_model.setdefault(r['model'], []).append(r['metrics'])
-    for model, all_metrics in by_model.items():
-        if len(all_metrics) < 2:
-            continue
-        cells = []
-        for _, key, scale, digits in columns:
-            vals = np.array([
-                np.nan if m.get(key) is None or m.get(key) < 0 else m[key]
-                for m in all_metrics
-            ], dtype=np.float64) * scale
-            if np.isnan(vals).all():
-                cells.append('-')
-            else:
-                cells.append(f'{np.nanmean(vals):.{digits}f} ± '
-                             f'{np.nanstd(vals):.{digits}f}')
-        rows.append([model, f'mean of {len(all_metrics)}'] + cells)
-    return render_table(header, rows, title)
-
-
-def write_results(text: str, md: str, note: str, data: dict, out_md: str,
-                  out_json: str) -> None:
-    """Print a result table with its note; write it as markdown and json."""
-    print('\n' + text + '\n\n' + note)
-    save_json(dict(note=note, **data), out_json)
-    os.makedirs(osp.dirname(osp.abspath(out_md)), exist_ok=True)
-    with open(out_md, 'w') as f:
-        f.write(md + '\n\n' + note + '\n')
-
-
-def add_run_args(parser, data_root: str, work_dir: str,
+def add_run_args(parser,
+                 data_root: str,
+                 work_dir: str,
                  num_vis: int = 0) -> None:
     """The arguments every training benchmark takes (data, subsets, reuse).
 
@@ -400,7 +303,7 @@ def add_run_args(parser, data_root: str, work_dir: str,
 
 def report_seed_runs(runs, text: str, md: str, note: str, out_md: str,
                      out_json: str, start: float) -> None:
-    """Print and write a :func:`seed_table` and the runs' timings."""
+    """Print and write a seed table and the runs' timings."""
     write_results(text, md, note, dict(runs=runs), out_md, out_json)
     for r in runs:
         print(f"{r['model']} seed {r['seed']}: trained {r['epochs']} epochs "
@@ -410,10 +313,11 @@ def report_seed_runs(runs, text: str, md: str, note: str, out_md: str,
           f'{(time.time() - start) / 60:.1f} min')
 
 
-def run_seeds_and_report(models, args, build_table, describe, stem: str):
+def run_seeds_and_report(demo, models, args, build_table, describe, stem: str):
     """Train every model with every seed, then print and write the table.
 
     Args:
+        demo (module): ``tools/demo.py``, as for :func:`run_config`.
         models (list[tuple[str, str]]): (label, config path), in order.
         args (Namespace): As for :func:`run_seeds`, plus ``out_md``.
         build_table (callable): runs -> (text, markdown) table.
@@ -426,7 +330,7 @@ def run_seeds_and_report(models, args, build_table, describe, stem: str):
     """
     base_work_dir = args.work_dir
     start = time.time()
-    runs = run_seeds(models, args, base_work_dir)
+    runs = run_seeds(demo, models, args, base_work_dir)
     text, md = build_table(runs)
     note = describe(runs)
     if args.num_train:

@@ -8,7 +8,8 @@ takes long): :func:`patch_mmcv_ops` wraps the compiled module that
 stays mmcv's: it runs on the CPU in every mmcv build.
 
 The three benchmarked detectors call the same ops, so the patch changes
-their shared parts alike; the report says when it was used.
+their shared parts alike; the report says when it was used
+(:func:`choose_cuda_ops`).
 """
 import torch
 
@@ -36,10 +37,17 @@ class _CudaViaTorchvision:
                           sampling_ratio, pool_mode, aligned):
         if not input.is_cuda:
             return self._ext.roi_align_forward(
-                input, rois, output, argmax_y, argmax_x,
-                aligned_height=aligned_height, aligned_width=aligned_width,
-                spatial_scale=spatial_scale, sampling_ratio=sampling_ratio,
-                pool_mode=pool_mode, aligned=aligned)
+                input,
+                rois,
+                output,
+                argmax_y,
+                argmax_x,
+                aligned_height=aligned_height,
+                aligned_width=aligned_width,
+                spatial_scale=spatial_scale,
+                sampling_ratio=sampling_ratio,
+                pool_mode=pool_mode,
+                aligned=aligned)
         if pool_mode != 1:
             raise NotImplementedError('torchvision RoIAlign averages only.')
         output.copy_(
@@ -52,10 +60,17 @@ class _CudaViaTorchvision:
                            spatial_scale, sampling_ratio, pool_mode, aligned):
         if not grad_output.is_cuda:
             return self._ext.roi_align_backward(
-                grad_output, rois, argmax_y, argmax_x, grad_input,
-                aligned_height=aligned_height, aligned_width=aligned_width,
-                spatial_scale=spatial_scale, sampling_ratio=sampling_ratio,
-                pool_mode=pool_mode, aligned=aligned)
+                grad_output,
+                rois,
+                argmax_y,
+                argmax_x,
+                grad_input,
+                aligned_height=aligned_height,
+                aligned_width=aligned_width,
+                spatial_scale=spatial_scale,
+                sampling_ratio=sampling_ratio,
+                pool_mode=pool_mode,
+                aligned=aligned)
         grad_input.copy_(
             torch.ops.torchvision._roi_align_backward(
                 grad_output, rois, spatial_scale, aligned_height,
@@ -71,6 +86,18 @@ def mmcv_has_cuda_ops() -> bool:
     except RuntimeError:
         return False
     return True
+
+
+def choose_cuda_ops() -> str:
+    """mmcv's CUDA kernels, or torchvision's where mmcv has none.
+
+    Returns:
+        str: Which kernels NMS and RoIAlign run on CUDA tensors.
+    """
+    if mmcv_has_cuda_ops():
+        return 'mmcv'
+    patch_mmcv_ops()
+    return 'torchvision (mmcv built without CUDA ops)'
 
 
 def patch_mmcv_ops() -> None:
