@@ -210,7 +210,7 @@ def main():
     sys.path.insert(0, REPO)
     from mmdet.utils import register_all_modules
     register_all_modules(init_default_scope=False)
-    from mmdet_msrcnn.datasets import generate_shapes_dataset
+    from mmdet_msrcnn.synthetic import generate_shapes_dataset
     info = generate_shapes_dataset(args.data_root, seed=0)
     print(f"shapes data set: {info['data_root']} "
           f"({'written' if info['generated'] else 'up to date'})")

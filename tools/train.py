@@ -73,17 +73,20 @@ def build_config(args) -> Config:
 
 def main():
     args = parse_args()
-    # registers mmdet's modules and our weights-only checkpoint allowlist
+    # registers mmdet's modules and ours
     from mmdet.utils import register_all_modules
     register_all_modules(init_default_scope=False)
     import mmdet_msrcnn  # noqa: F401
     from mmdet_msrcnn.utils import (refuse_unsafe_checkpoint,
+                                    runner_checkpoint_types_allowed,
                                     setup_cpu_distributed)
     cfg = build_config(args)
     setup_cpu_distributed(cfg)
     runner = Runner.from_cfg(cfg)
-    # --resume / load_from: a checkpoint that is not weights-only is refused
-    with refuse_unsafe_checkpoint(cfg.get('load_from') or 'the checkpoint'):
+    # --resume / load_from: weights-only load of runner checkpoints (opt-in
+    # for this run only); a checkpoint that needs any other global is refused
+    with runner_checkpoint_types_allowed(), refuse_unsafe_checkpoint(
+            cfg.get('load_from') or 'the checkpoint'):
         runner.train()
 
 

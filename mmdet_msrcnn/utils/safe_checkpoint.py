@@ -7,11 +7,21 @@ the message hub's :class:`~mmengine.logging.HistoryBuffer` (with numpy
 arrays inside) and numpy scalars in the runtime info; without help they fail
 to load with "Weights only load failed".
 
-:func:`allow_runner_checkpoint_types` allowlists exactly those classes with
-:func:`torch.serialization.add_safe_globals`. The weights-only protection
-stays on for everything else: a pickle that calls any other global (e.g.
-``os.system``) is still refused. Importing :mod:`mmdet_msrcnn` calls it, so
-``tools/test.py``, ``--resume`` and ``mim test`` with our configs work.
+The allowlist holds exactly those classes (:func:`runner_checkpoint_types`).
+The weights-only protection stays on for everything else: a pickle that
+calls any other global (e.g. ``os.system``) is still refused. Importing
+:mod:`mmdet_msrcnn` does **not** touch torch's process-wide allowlist; a
+process opts in explicitly, in one of three ways:
+
+* :func:`runner_checkpoint_types_allowed`: a context manager, the allowlist
+  holds the types inside the block only. :func:`load_checkpoint_safely`,
+  ``tools/train.py`` and ``tools/test.py`` use it.
+* :func:`allow_runner_checkpoint_types`: adds them for the rest of the
+  process (your own scripts).
+* ``import mmdet_msrcnn.utils.allow_runner_checkpoints`` (the same, as a
+  module): for configs, whose ``custom_imports`` name it so that mmdet's own
+  scripts (``mim train`` / ``mim test``), ``load_from`` and ``resume`` load
+  our checkpoints.
 
 A HistoryBuffer also pickles its statistics methods (``HistoryBuffer.min``
 and co.), which protocol 2 writes as ``getattr(HistoryBuffer, 'min')``.
@@ -76,7 +86,12 @@ def _history_buffer_getattr(obj, name):
 
 
 def allow_runner_checkpoint_types() -> None:
-    """Allowlist the types of mmengine runner checkpoints (idempotent)."""
+    """Allowlist the types of runner checkpoints for the whole process.
+
+    Changes torch's process-wide weights-only allowlist (idempotent). Prefer
+    :func:`runner_checkpoint_types_allowed` where the loads happen in one
+    block.
+    """
     add = getattr(torch.serialization, 'add_safe_globals', None)
     if add is None:  # torch < 2.4 has no weights-only allowlist
         return
@@ -85,6 +100,37 @@ def allow_runner_checkpoint_types() -> None:
         add([(_history_buffer_getattr, 'builtins.getattr')])
     except (TypeError, AttributeError):  # pragma: no cover - older torch
         pass
+
+
+@contextmanager
+def runner_checkpoint_types_allowed():
+    """Allowlist the types of runner checkpoints inside the block only.
+
+    On exit the entries that this block added are removed again; entries
+    that were allowlisted before it (by an outer block,
+    :func:`allow_runner_checkpoint_types` or
+    :mod:`mmdet_msrcnn.utils.allow_runner_checkpoints`) stay. torch's own
+    ``torch.serialization.safe_globals`` context removes its entries on
+    exit even when they were allowlisted before, which would undo such an
+    opt-in, so it is not used here.
+
+    Yields:
+        None
+    """
+    ser = torch.serialization
+    if not hasattr(ser, 'get_safe_globals'):  # pragma: no cover
+        yield  # torch < 2.4 has no weights-only allowlist
+        return
+    before = ser.get_safe_globals()
+    allow_runner_checkpoint_types()
+    added = [g for g in ser.get_safe_globals() if g not in before]
+    try:
+        yield
+    finally:
+        if added:
+            keep = [g for g in ser.get_safe_globals() if g not in added]
+            ser.clear_safe_globals()
+            ser.add_safe_globals(keep)
 
 
 @contextmanager
@@ -118,6 +164,9 @@ def refuse_unsafe_checkpoint(path: str):
 def load_checkpoint_safely(path: str, map_location='cpu'):
     """``torch.load`` with ``weights_only=True`` and a clear refusal.
 
+    The types of runner checkpoints are allowlisted for this load only
+    (:func:`runner_checkpoint_types_allowed`).
+
     Args:
         path (str): Checkpoint file.
         map_location: As for :func:`torch.load`. Defaults to ``'cpu'``.
@@ -129,6 +178,5 @@ def load_checkpoint_safely(path: str, map_location='cpu'):
         RuntimeError: The file needs a global that is not allowlisted
             (a foreign or malicious pickle); nothing from it was executed.
     """
-    allow_runner_checkpoint_types()
-    with refuse_unsafe_checkpoint(path):
+    with runner_checkpoint_types_allowed(), refuse_unsafe_checkpoint(path):
         return torch.load(path, map_location=map_location, weights_only=True)

@@ -8,9 +8,9 @@ import pytest
 from pycocotools import mask as mask_util
 from pycocotools.coco import COCO
 
-from mmdet_msrcnn.datasets import (SHAPES_CLASSES, SHAPES_VERSION,
-                                   generate_shapes_dataset,
-                                   render_shapes_image)
+from mmdet_msrcnn.synthetic import (SHAPES_CLASSES, SHAPES_VERSION,
+                                    generate_shapes_dataset,
+                                    render_shapes_image)
 
 SMALL = dict(num_train=6, num_val=3, img_size=64, seed=0)
 

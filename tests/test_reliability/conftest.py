@@ -10,7 +10,7 @@ from reliability_utils import IMG_SIZE, NUM_TRAIN, runner_cfg, train_runner
 @pytest.fixture(scope='session')
 def shapes_root(tmp_path_factory):
     """A generated shapes set: 8 train / 4 val images of 64 px."""
-    from mmdet_msrcnn.datasets import generate_shapes_dataset
+    from mmdet_msrcnn.synthetic import generate_shapes_dataset
     out = tmp_path_factory.mktemp('shapes')
     return generate_shapes_dataset(
         str(out), num_train=NUM_TRAIN, num_val=4, img_size=IMG_SIZE,

@@ -14,11 +14,11 @@ import sys
 import time
 
 try:
-    from mmdet_msrcnn.datasets import generate_shapes_dataset
+    from mmdet_msrcnn.synthetic import generate_shapes_dataset
 except ImportError:  # running from a source checkout that is not installed
     sys.path.insert(
         0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
-    from mmdet_msrcnn.datasets import generate_shapes_dataset
+    from mmdet_msrcnn.synthetic import generate_shapes_dataset
 
 
 def parse_args(argv=None):

@@ -23,18 +23,19 @@ candidate whose visible part is smaller than a minimum area, or than 30 % of
 its in-image area, is not drawn at all, so every drawn object is annotated.
 
 Rasterisation uses numpy only (pixel-centre grids and inequalities) and PNGs
-are written by a tiny zlib encoder, so the same seed gives pixel-identical
-images and byte-identical json on any machine with the same numpy.
+are written by a tiny zlib encoder (:mod:`mmdet_msrcnn.synthetic.png`), so
+the same seed gives pixel-identical images and byte-identical json on any
+machine with the same numpy.
 """
 import json
 import os
 import os.path as osp
 import re
-import struct
-import zlib
 
 import numpy as np
 from pycocotools import mask as mask_util
+
+from .png import write_png
 
 __all__ = [
     'SHAPES_VERSION', 'SHAPES_CLASSES', 'SHAPES_PALETTE',
@@ -105,33 +106,6 @@ def _smooth_noise(rng, h, w, cells):
     """
     grid = rng.standard_normal((cells + 1, cells + 1))
     return _interp_matrix(h, cells) @ grid @ _interp_matrix(w, cells).T
-
-
-def _write_png(path, img):
-    """Write an RGB uint8 image as a PNG (8-bit truecolor, no filtering).
-
-    Args:
-        path (str): Output file.
-        img (np.ndarray): Image of shape (H, W, 3), dtype uint8.
-    """
-    h, w, _ = img.shape
-    raw = np.zeros((h, 1 + 3 * w), dtype=np.uint8)  # filter byte 0 per row
-    raw[:, 1:] = img.reshape(h, 3 * w)
-
-    def chunk(tag, data):
-        return (struct.pack('>I', len(data)) + tag + data +
-                struct.pack('>I',
-                            zlib.crc32(tag + data) & 0xFFFFFFFF))
-
-    header = struct.pack('>IIBBBBB', w, h, 8, 2, 0, 0, 0)
-    png = b''.join([
-        b'\x89PNG\r\n\x1a\n',
-        chunk(b'IHDR', header),
-        chunk(b'IDAT', zlib.compress(raw.tobytes(), 6)),
-        chunk(b'IEND', b'')
-    ])
-    with open(path, 'wb') as f:
-        f.write(png)
 
 
 def _write_json_atomic(path, obj):
@@ -427,7 +401,7 @@ def _write_split(out_dir, split, num_images, img_size, seed, params):
         img, masks, labels = render_shapes_image(
             _image_rng(seed, split, index), img_size)
         file_name = f'{index:06d}.png'
-        _write_png(osp.join(img_dir, file_name), img)
+        write_png(osp.join(img_dir, file_name), img)
         image_id = index + 1
         images.append(
             dict(
