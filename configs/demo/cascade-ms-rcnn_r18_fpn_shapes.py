@@ -58,17 +58,8 @@ model = dict(
             num_classes={{_base_.num_classes}},
             loss_mask=dict(
                 type='CrossEntropyLoss', use_mask=True, loss_weight=1.0)),
-        mask_iou_head=dict(
-            type='mmdet_msrcnn.MaskIoUHead',
-            num_classes={{_base_.num_classes}},
-            roi_feat_size=14,
-            mask_size=28,
-            in_channels={{_base_.feat_channels}},
-            conv_out_channels={{_base_.feat_channels}},
-            fc_out_channels=256),
-        mask_iou_stages='last',
-        # times stage_loss_weights: the MaskIoU loss gets weight 1
-        mask_iou_loss_weights=[1.0, 1.0, 4.0]),
+        mask_iou_head={{_base_.slim_mask_iou_head}},
+        mask_iou_stages='last'),
     train_cfg=dict(rcnn=[
         dict(
             assigner=dict(

@@ -2,14 +2,42 @@
 # embedded synthetic "shapes" set (tools/dataset_converters/make_shapes.py
 # writes it to data/shapes). Its partner ms-rcnn_r18_fpn_shapes.py differs
 # only by the MaskIoU head. Both use Soft-NMS, so only the head differs.
-_base_ = 'mmdet::mask_rcnn/mask-rcnn_r50_fpn_1x_coco.py'
-custom_imports = dict(imports=['mmdet_msrcnn'], allow_failed_imports=False)
+_base_ = [
+    'mmdet::mask_rcnn/mask-rcnn_r50_fpn_1x_coco.py',
+    '../_base_/soft_nms_test.py'
+]
+# the second import opts in to loading runner checkpoints (message hub,
+# numpy values) under torch's weights-only unpickler
+custom_imports = dict(
+    imports=['mmdet_msrcnn', 'mmdet_msrcnn.utils.allow_runner_checkpoints'],
+    allow_failed_imports=False)
 
 classes = ('ellipse', 'ring', 'star', 'crescent')
 num_classes = len(classes)
 data_root = 'data/shapes/'
 feat_channels = 64
 img_scale = (128, 128)  # the generated images' size
+# The MaskIoU heads of the scoring partners, sized to these slim features:
+# ours (ms-rcnn_*, cascade-ms-rcnn_*, the ablations) and mmdet's own
+# (mmdet-ms-rcnn_*). Unused here; a child that changes num_classes sets it
+# in both (as ../nuclei/mask-rcnn_r18_fpn_nuclei.py does).
+slim_mask_iou_head = dict(
+    type='mmdet_msrcnn.MaskIoUHead',
+    num_classes=num_classes,
+    roi_feat_size=14,
+    mask_size=28,
+    in_channels=feat_channels,
+    conv_out_channels=feat_channels,
+    fc_out_channels=256)
+mmdet_slim_mask_iou_head = dict(
+    type='MaskIoUHead',
+    num_convs=4,
+    num_fcs=2,
+    roi_feat_size=14,
+    in_channels=feat_channels,
+    conv_out_channels=feat_channels,
+    fc_out_channels=256,
+    num_classes=num_classes)
 
 model = dict(
     data_preprocessor=dict(pad_size_divisor=32),
@@ -41,14 +69,8 @@ model = dict(
         rcnn=dict(sampler=dict(num=128))),
     test_cfg=dict(
         rpn=dict(nms_pre=500, max_per_img=300),
-        rcnn=dict(
-            nms=dict(
-                _delete_=True,
-                type='soft_nms',
-                iou_threshold=0.5,
-                method='linear',
-                min_score=0.05),
-            max_per_img=100)))
+        # paper: Soft-NMS, top 100 detections
+        rcnn={{_base_.msrcnn_rcnn_test_cfg}}))
 
 train_pipeline = [
     dict(type='LoadImageFromFile', backend_args=None),
@@ -83,14 +105,11 @@ train_dataloader = dict(
         ann_file='annotations/instances_train.json',
         data_prefix=dict(img='images/train/'),
         pipeline=train_pipeline))
+# the same loader on the val split, with the test pipeline
 val_dataloader = dict(
-    batch_size=4,
-    num_workers=0,
-    persistent_workers=False,
+    train_dataloader,
     dataset=dict(
-        type=dataset_type,
-        data_root=data_root,
-        metainfo=metainfo,
+        train_dataloader['dataset'],
         ann_file='annotations/instances_val.json',
         data_prefix=dict(img='images/val/'),
         pipeline=test_pipeline))

@@ -5,12 +5,5 @@ _base_ = './mask-rcnn_r18_fpn_shapes.py'
 model = dict(
     roi_head=dict(
         type='mmdet_msrcnn.MaskScoringRoIHead',
-        mask_iou_head=dict(
-            type='mmdet_msrcnn.MaskIoUHead',
-            num_classes={{_base_.num_classes}},
-            roi_feat_size=14,
-            mask_size=28,
-            in_channels={{_base_.feat_channels}},
-            conv_out_channels={{_base_.feat_channels}},
-            fc_out_channels=256)),
+        mask_iou_head={{_base_.slim_mask_iou_head}}),
     train_cfg=dict(rcnn=dict(mask_thr_binary=0.5)))

@@ -4,34 +4,20 @@
 # (data/coco/stuffthingmaps); without them use
 # htc-ms-without-semantic_r50_fpn_1x_coco.py. The MaskIoU head sees the
 # mask RoI feature after the semantic fusion.
-_base_ = 'mmdet::htc/htc_r50_fpn_1x_coco.py'
-custom_imports = dict(imports=['mmdet_msrcnn'], allow_failed_imports=False)
+_base_ = [
+    'mmdet::htc/htc_r50_fpn_1x_coco.py', '../_base_/mask_iou_head.py',
+    '../_base_/soft_nms_test.py'
+]
+# the second import opts in to loading runner checkpoints (message hub,
+# numpy values) under torch's weights-only unpickler
+custom_imports = dict(
+    imports=['mmdet_msrcnn', 'mmdet_msrcnn.utils.allow_runner_checkpoints'],
+    allow_failed_imports=False)
 
 model = dict(
     roi_head=dict(
         type='mmdet_msrcnn.HTCMaskScoringRoIHead',
-        mask_iou_head=dict(
-            type='mmdet_msrcnn.MaskIoUHead',
-            num_classes=80,
-            num_convs=4,
-            num_fcs=2,
-            roi_feat_size=14,
-            mask_size=28,
-            in_channels=256,
-            conv_out_channels=256,
-            fc_out_channels=1024,
-            loss_iou=dict(type='MSELoss', loss_weight=1.0)),
-        mask_iou_stages='last',
-        # stage_loss_weights are (1, 0.5, 0.25): 4 gives the last stage's
-        # MaskIoU loss the paper's weight 1
-        mask_iou_loss_weights=[1.0, 1.0, 4.0]),
+        mask_iou_head={{_base_.msrcnn_mask_iou_head}},
+        mask_iou_stages='last'),
     # paper: Soft-NMS, top 100 detections, then mask head and MaskIoU head
-    test_cfg=dict(
-        rcnn=dict(
-            nms=dict(
-                _delete_=True,
-                type='soft_nms',
-                iou_threshold=0.5,
-                method='linear',
-                min_score=0.05),
-            max_per_img=100)))
+    test_cfg=dict(rcnn={{_base_.msrcnn_rcnn_test_cfg}}))

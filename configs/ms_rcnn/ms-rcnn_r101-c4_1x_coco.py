@@ -2,8 +2,15 @@
 # Mask R-CNN baseline: mmdet::mask_rcnn/mask-rcnn_r50-caffe-c4_1x_coco.py
 # with depth 101. The mask feature is the shared res5 head's output
 # (2048 x 7 x 7) and the mask is 14 x 14, so the MaskIoU head is sized to it.
-_base_ = 'mmdet::mask_rcnn/mask-rcnn_r50-caffe-c4_1x_coco.py'
-custom_imports = dict(imports=['mmdet_msrcnn'], allow_failed_imports=False)
+_base_ = [
+    'mmdet::mask_rcnn/mask-rcnn_r50-caffe-c4_1x_coco.py',
+    '../_base_/soft_nms_test.py'
+]
+# the second import opts in to loading runner checkpoints (message hub,
+# numpy values) under torch's weights-only unpickler
+custom_imports = dict(
+    imports=['mmdet_msrcnn', 'mmdet_msrcnn.utils.allow_runner_checkpoints'],
+    allow_failed_imports=False)
 model = dict(
     backbone=dict(
         depth=101,
@@ -21,12 +28,5 @@ model = dict(
             conv_out_channels=256,
             fc_out_channels=1024)),
     train_cfg=dict(rcnn=dict(mask_thr_binary=0.5)),
-    test_cfg=dict(
-        rcnn=dict(
-            nms=dict(
-                _delete_=True,
-                type='soft_nms',
-                iou_threshold=0.5,
-                method='linear',
-                min_score=0.05),
-            max_per_img=100)))
+    # paper: Soft-NMS, top 100 detections, then mask head and MaskIoU head
+    test_cfg=dict(rcnn={{_base_.msrcnn_rcnn_test_cfg}}))

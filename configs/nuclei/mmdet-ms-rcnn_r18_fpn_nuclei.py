@@ -9,13 +9,5 @@ model = dict(
     type='MaskScoringRCNN',
     roi_head=dict(
         type='MaskScoringRoIHead',
-        mask_iou_head=dict(
-            type='MaskIoUHead',
-            num_convs=4,
-            num_fcs=2,
-            roi_feat_size=14,
-            in_channels={{_base_.feat_channels}},
-            conv_out_channels={{_base_.feat_channels}},
-            fc_out_channels=256,
-            num_classes={{_base_.num_classes}})),
+        mask_iou_head={{_base_.mmdet_slim_mask_iou_head}}),
     train_cfg=dict(rcnn=dict(mask_thr_binary=0.5)))
