@@ -6,13 +6,10 @@
 # the mask information flow is added), scores the final mask.
 _base_ = [
     'mmdet::htc/htc-without-semantic_r50_fpn_1x_coco.py',
-    '../_base_/mask_iou_head.py', '../_base_/soft_nms_test.py'
+    '../_base_/mmdet_msrcnn_imports.py',
+    '../_base_/mask_iou_head.py',
+    '../_base_/soft_nms_test.py'
 ]
-# the second import opts in to loading runner checkpoints (message hub,
-# numpy values) under torch's weights-only unpickler
-custom_imports = dict(
-    imports=['mmdet_msrcnn', 'mmdet_msrcnn.utils.allow_runner_checkpoints'],
-    allow_failed_imports=False)
 
 model = dict(
     roi_head=dict(

@@ -5,14 +5,11 @@
 # htc-ms-without-semantic_r50_fpn_1x_coco.py. The MaskIoU head sees the
 # mask RoI feature after the semantic fusion.
 _base_ = [
-    'mmdet::htc/htc_r50_fpn_1x_coco.py', '../_base_/mask_iou_head.py',
+    'mmdet::htc/htc_r50_fpn_1x_coco.py',
+    '../_base_/mmdet_msrcnn_imports.py',
+    '../_base_/mask_iou_head.py',
     '../_base_/soft_nms_test.py'
 ]
-# the second import opts in to loading runner checkpoints (message hub,
-# numpy values) under torch's weights-only unpickler
-custom_imports = dict(
-    imports=['mmdet_msrcnn', 'mmdet_msrcnn.utils.allow_runner_checkpoints'],
-    allow_failed_imports=False)
 
 model = dict(
     roi_head=dict(

@@ -4,13 +4,9 @@
 # (2048 x 7 x 7) and the mask is 14 x 14, so the MaskIoU head is sized to it.
 _base_ = [
     'mmdet::mask_rcnn/mask-rcnn_r50-caffe-c4_1x_coco.py',
+    '../_base_/mmdet_msrcnn_imports.py',
     '../_base_/soft_nms_test.py'
 ]
-# the second import opts in to loading runner checkpoints (message hub,
-# numpy values) under torch's weights-only unpickler
-custom_imports = dict(
-    imports=['mmdet_msrcnn', 'mmdet_msrcnn.utils.allow_runner_checkpoints'],
-    allow_failed_imports=False)
 model = dict(
     backbone=dict(
         depth=101,

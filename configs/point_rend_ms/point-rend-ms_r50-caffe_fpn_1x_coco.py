@@ -9,13 +9,10 @@
 # = 224 px a side, adaptively max-pooled to 14 x 14.
 _base_ = [
     'mmdet::point_rend/point-rend_r50-caffe_fpn_ms-1x_coco.py',
-    '../_base_/mask_iou_head.py', '../_base_/soft_nms_test.py'
+    '../_base_/mmdet_msrcnn_imports.py',
+    '../_base_/mask_iou_head.py',
+    '../_base_/soft_nms_test.py'
 ]
-# the second import opts in to loading runner checkpoints (message hub,
-# numpy values) under torch's weights-only unpickler
-custom_imports = dict(
-    imports=['mmdet_msrcnn', 'mmdet_msrcnn.utils.allow_runner_checkpoints'],
-    allow_failed_imports=False)
 
 model = dict(
     roi_head=dict(
