@@ -185,3 +185,151 @@ def test_tensor_masks_of_other_values_and_layouts(layout):
         2, dtype=torch.long), boxes)
     assert torch.allclose(inside, torch.tensor([32., 6.5 * 4.25]), atol=1e-4)
     assert torch.allclose(whole, torch.full((2, ), 64.))
+
+
+# ----------------------------------------------------------------------
+# polygons reaching outside the image: the whole instance is its in-image
+# part, as the evaluator (and the rasterised mask target) sees it
+def iou_head_targets(masks, priors, probs, mask_size=4):
+    """MaskIoU targets of one image, its mask targets as mmdet's.
+
+    Returns the targets and the ``mask_target`` grids of the (clipped) RoIs.
+    """
+    from mmdet.structures.mask import mask_target
+    from mmengine.config import ConfigDict
+
+    from mmdet_msrcnn.models.utils import clip_boxes_to_masks
+    head = MaskIoUHead(num_classes=2, roi_feat_size=2, mask_size=mask_size,
+                       in_channels=4, conv_out_channels=4, fc_out_channels=8)
+    res = InstanceData()
+    res.pos_priors = torch.tensor(priors)
+    res.pos_assigned_gt_inds = torch.zeros(len(priors), dtype=torch.long)
+    gt = InstanceData()
+    gt.masks = masks
+    grids = mask_target([clip_boxes_to_masks(res.pos_priors, masks)],
+                        [res.pos_assigned_gt_inds], [masks],
+                        ConfigDict(mask_size=(mask_size, mask_size)))
+    return head.get_targets(probs, grids, [res], [gt], 0.5), grids
+
+
+@pytest.mark.parametrize('clockwise', [False, True])
+def test_polygon_cut_by_the_right_border(clockwise):
+    # image 20 x 20, square x in [10, 30], y in [0, 10]: 200 px in the
+    # plane, 100 px (x in [10, 20]) in the image
+    square = np.array([10., 0., 30., 0., 30., 10., 10., 10.])
+    if clockwise:
+        square = square.reshape(-1, 2)[::-1].reshape(-1)
+    masks = PolygonMasks([[square]], 20, 20)
+    assert masks.areas[0] == 200.  # the unclipped area (the old whole)
+    assert masks.to_ndarray().sum() == 100  # what COCO evaluation sees
+    boxes = torch.tensor([[10., 0., 20., 10.], [0., 0., 20., 20.],
+                          [10., 0., 30., 10.], [15., 0., 30., 20.]])
+    inside, whole = gt_areas_in_and_out(masks, torch.zeros(
+        4, dtype=torch.long), boxes)
+    # in-image half; whole image; the unclipped square box counts only its
+    # in-image part (never more than the whole); x in [15, 20]: 5 * 10
+    assert torch.allclose(inside, torch.tensor([100., 100., 100., 50.]),
+                          atol=1e-4)
+    assert torch.allclose(whole, torch.full((4, ), 100.), atol=1e-4)
+    # RoI 0: the square's prior [10, 30] x [0, 10], clipped to [10, 20]:
+    # the grid is all target, the prediction covers it: 16 / 16 = 1 (the
+    # old 200 px whole gave 16 / (16 + 100 px * 16 / 100 px) = 0.5)
+    # RoI 1: the whole image, 5 x 5 px cells; the in-image half is the
+    # 2 x 2 cells of rows 0-1, columns 2-3, predicted exactly: 4 / 4 = 1
+    # (old: 4 / (4 + 100 * 16 / 400) = 0.5)
+    probs = torch.full((2, 4, 4), 0.9)
+    probs[1] = 0.1
+    probs[1, :2, 2:] = 0.9
+    iou, grids = iou_head_targets(masks, [[10., 0., 30., 10.],
+                                          [0., 0., 20., 20.]], probs)
+    assert torch.equal(grids[0], torch.ones(4, 4))
+    assert torch.equal(grids[1], (probs[1] > 0.5).float())
+    assert torch.allclose(iou, torch.ones(2), atol=1e-6)
+
+
+def test_polygon_with_a_vertex_far_outside():
+    # image 20 x 20, thin triangle (0, 5), (1e6, 10), (0, 15): 5e6 px in the
+    # plane; its height at x is 10 - 1e-5 x, so in the image (x in [0, 20])
+    # int_0^20 (10 - 1e-5 x) dx = 200 - 1e-5 * 200 = 199.998 px
+    # and in the RoI x in [0, 10]: 100 - 1e-5 * 50 = 99.9995 px
+    tri = np.array([0., 5., 1e6, 10., 0., 15.])
+    masks = PolygonMasks([[tri]], 20, 20)
+    assert masks.areas[0] == 5e6
+    boxes = torch.tensor([[0., 0., 10., 20.], [0., 0., 20., 20.],
+                          [0., 0., 1e6, 20.]])
+    inside, whole = gt_areas_in_and_out(masks, torch.zeros(
+        3, dtype=torch.long), boxes)
+    assert torch.allclose(inside,
+                          torch.tensor([99.9995, 199.998, 199.998],
+                                       dtype=torch.float64).float(),
+                          atol=1e-4)
+    assert torch.allclose(whole, torch.full((3, ), 199.998), atol=1e-4)
+    # RoI [0, 10] x [0, 20] on a 4 x 4 grid (2.5 x 5 px cells): the target
+    # is rows 1-2 (y in [5, 15)), predicted exactly: 8 cells, and outside
+    # 199.998 - 99.9995 = 99.9985 px = 99.9985 * 16 / 200 = 7.99988 cells:
+    # 8 / (8 + 8 + 7.99988 - 8) = 0.50000375 (old: 8 / (8 + 0.08 *
+    # (5e6 - 99.9995)) = 2e-5)
+    probs = torch.full((1, 4, 4), 0.1)
+    probs[0, 1:3] = 0.9
+    iou, grids = iou_head_targets(masks, [[0., 0., 10., 20.]], probs)
+    assert torch.equal(grids[0], (probs[0] > 0.5).float())
+    assert torch.isfinite(iou).all()
+    assert iou.item() == pytest.approx(8 / (8 + 0.08 * 99.9985), abs=1e-6)
+
+
+def test_polygon_inside_the_image_is_unchanged():
+    # entirely inside (the rectangle of the tests above, and one touching
+    # the border x = W = 16 and with fractional vertices): the whole area
+    # is the shoelace area, bit for bit
+    from mmdet_msrcnn.models.utils import pack_polygon_edges
+    touching = np.array([4.3, 0., 16., 0., 16., 8.7, 4.3, 8.7])
+    masks = PolygonMasks([RECT_POLY, [touching]], H, W)
+    boxes = torch.tensor([[0., 0., 8., 8.], [0., 0., 16., 16.],
+                          [8., 0., 16., 4.]])
+    inds = torch.tensor([0, 0, 1])
+    inside, whole = gt_areas_in_and_out(masks, inds, boxes)
+    _, plane = pack_polygon_edges(masks, 'cpu')
+    assert torch.equal(whole, plane[inds])
+    # 64 px (as in test_areas_in_fractional_boxes); 11.7 * 8.7
+    assert whole.tolist() == pytest.approx([64., 64., 11.7 * 8.7])
+    assert torch.allclose(inside, torch.tensor([32., 64., 8. * 4.]),
+                          atol=1e-4)
+    # the targets of test_head_targets_bitmap_and_polygon
+    probs = torch.full((2, 4, 4), 0.51)
+    probs[0, :, 0] = 0.49
+    probs[1, :2] = 0.2
+    iou, _ = iou_head_targets(rect_polygon(),
+                              [[0., 0., 8., 8.], [4., 0., 12., 8.]], probs)
+    assert torch.allclose(iou, torch.tensor([0.4, 0.5]), atol=1e-6)
+
+
+# parts are summed, each clipped: x in [10, 30] x [0, 10] (100 px in a
+# 20 x 20 image) plus x in [0, 5] x [12, 17] (25 px): 125 (plane: 225)
+TWO_PARTS = [
+    np.array([10., 0., 30., 0., 30., 10., 10., 10.]),
+    np.array([0., 12., 5., 12., 5., 17., 0., 17.])
+]
+# bowtie (0, 0), (20, 10), (20, 0), (0, 10) in a 15-wide image: lobes of
+# 50 px and opposite winding either side of x = 10 (shoelace area 0); in
+# the image, the net (winding) area, as the shoelace counts it:
+# 50 - int_10^15 (x - 10) dx = 50 - 12.5 = 37.5
+BOWTIE = [np.array([0., 0., 20., 10., 20., 0., 0., 10.])]
+
+
+@pytest.mark.parametrize(
+    'masks, boxes, want_in, want_all',
+    [
+        (PolygonMasks([TWO_PARTS], 20, 20),
+         [[0., 0., 20., 20.], [0., 10., 20., 20.]], [125., 25.], 125.),
+        # the left lobe's 50 px in its box are capped at the whole 37.5;
+        # the right lobe's box has a negative net area: 0
+        (PolygonMasks([BOWTIE], 20, 15),
+         [[0., 0., 10., 20.], [10., 0., 15., 20.]], [37.5, 0.], 37.5),
+    ])
+def test_multi_part_and_self_intersecting_polygons_cut_by_the_border(
+        masks, boxes, want_in, want_all):
+    inside, whole = gt_areas_in_and_out(masks, torch.zeros(
+        2, dtype=torch.long), torch.tensor(boxes))
+    assert torch.allclose(inside, torch.tensor(want_in), atol=1e-4)
+    assert torch.allclose(whole, torch.full((2, ), want_all), atol=1e-4)
+    assert (inside <= whole).all()

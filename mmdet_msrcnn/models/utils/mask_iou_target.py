@@ -3,6 +3,11 @@
 The target of a positive RoI is the IoU between its predicted mask of the
 ground-truth class, binarised on the *probability* at ``mask_thr_binary``,
 and the *whole* ground-truth instance, also where it lies outside the RoI.
+The whole instance is the instance as the evaluator sees it: its part inside
+the image ``[0, W] x [0, H]``. Bitmaps are image-sized, so already clipped;
+a polygon may reach outside the image (an object cut by the border), and
+only its part inside the image counts, for the whole area and for the area
+inside a box alike.
 
 Both masks live on the RoI's ``M x M`` grid, where the predicted mask is the
 only place the pasted prediction can be non-zero. So
@@ -24,7 +29,8 @@ The areas inside boxes are exact for fractional boxes:
   instance over its non-zero extent only;
 * polygons: a closed-form integral over the polygon's edges (Green's
   theorem with the edge clipped to the quadrant ``x <= a, y <= b``), then
-  inclusion-exclusion over the four box corners.
+  inclusion-exclusion over the four box corners. The in-image area is the
+  same with the box ``(0, 0, W, H)``, once per instance.
 
 Everything runs on the RoIs' device with no loop over RoIs; the only loops
 are over the ground-truth bitmaps (one cropped table each) and over polygon
@@ -256,8 +262,10 @@ def pack_polygon_edges(polygons: PolygonMasks,
         tuple[Tensor, Tensor]:
 
         - edges (Tensor): (x1, y1, x2, y2) of each edge, shape (G, E, 4).
-        - areas (Tensor): Whole area of each instance (sum of its parts'
-          areas, as ``PolygonMasks.areas``), shape (G,).
+        - areas (Tensor): Area of each instance in the whole plane, also
+          outside the image (sum of its parts' areas, as
+          ``PolygonMasks.areas``), shape (G,). See
+          :func:`polygon_areas_in_image` for the part inside the image.
     """
     per_inst, areas = [], []
     for parts in polygons.masks:
@@ -311,19 +319,41 @@ def _quadrant_areas(edges: Tensor, a: Tensor, b: Tensor) -> Tensor:
     p = y1 + (u - x1) * slope - b
     q = y1 + (v - x1) * slope - b
     # mean of max(y - b, 0) along the segment, p and q its end values
+    # (pp - qp) * (pp + qp), not pp * pp - qp * qp: no cancellation for
+    # the large p, q of vertices far outside the image (x or y ~ 1e6)
     pp, qp = p.clamp(min=0), q.clamp(min=0)
     diff = p - q
     close = diff.abs() < 1e-6
     above = torch.where(close, ((p + q) / 2).clamp(min=0),
-                        (pp * pp - qp * qp) /
+                        (pp - qp) * (pp + qp) /
                         torch.where(close, torch.ones_like(diff), diff) / 2)
     mean_min = (p + q) / 2 - above + b
     return -((v - u) * mean_min).sum(-1)
 
 
+def _polygon_box_areas(edges: Tensor, boxes: Tensor) -> Tensor:
+    """Signed area of polygons inside boxes, by inclusion-exclusion.
+
+    Args:
+        edges (Tensor): Oriented edges (x1, y1, x2, y2) of the polygon of
+            each box, float64, shape (R, E, 4).
+        boxes (Tensor): Boxes (x1, y1, x2, y2), float64, shape (R, 4).
+
+    Returns:
+        Tensor: Areas in pixels, float64, not clamped, shape (R,).
+    """
+    xs = boxes[:, [0, 2, 0, 2]]
+    ys = boxes[:, [1, 1, 3, 3]]
+    corner = _quadrant_areas(edges, xs, ys)
+    return corner[:, 3] - corner[:, 2] - corner[:, 1] + corner[:, 0]
+
+
 def polygon_areas_in_boxes(edges: Tensor, gt_inds: Tensor,
                            boxes: Tensor) -> Tensor:
     """Exact area of each RoI's ground-truth polygon inside the RoI box.
+
+    The polygon is not clipped to the image here: pass boxes clipped to the
+    image to get the area of the in-image part inside the box.
 
     Args:
         edges (Tensor): Packed edges from :func:`pack_polygon_edges`,
@@ -336,18 +366,111 @@ def polygon_areas_in_boxes(edges: Tensor, gt_inds: Tensor,
     """
     if gt_inds.numel() == 0:
         return boxes.new_zeros(0)
-    roi_edges = edges[gt_inds].double()
-    boxes = boxes.double()
-    xs = boxes[:, [0, 2, 0, 2]]
-    ys = boxes[:, [1, 1, 3, 3]]
-    corner = _quadrant_areas(roi_edges, xs, ys)
-    area = corner[:, 3] - corner[:, 2] - corner[:, 1] + corner[:, 0]
+    area = _polygon_box_areas(edges[gt_inds].double(), boxes.double())
     return area.float().clamp(min=0)
+
+
+def _keep_shoelace_within(edges: Tensor, areas: Tensor, clipped: Tensor,
+                          height: int, width: int) -> Tensor:
+    """In-image areas: the shoelace area where no vertex leaves the image.
+
+    Args:
+        edges (Tensor): Packed edges, shape (G, E, 4).
+        areas (Tensor): Whole-plane (shoelace) areas, shape (G,).
+        clipped (Tensor): Areas inside ``(0, 0, width, height)`` from the
+            edges, shape (G,).
+        height (int): Image height H.
+        width (int): Image width W.
+
+    Returns:
+        Tensor: In-image areas, at least 0, float32, shape (G,).
+    """
+    xs, ys = edges[..., 0::2], edges[..., 1::2]
+    within = ((xs >= 0) & (xs <= width) & (ys >= 0) &
+              (ys <= height)).flatten(1).all(1)
+    return torch.where(within, areas.float(), clipped.float().clamp(min=0))
+
+
+def polygon_areas_in_image(edges: Tensor, areas: Tensor, height: int,
+                           width: int) -> Tensor:
+    """Exact area of each instance's polygon inside the image.
+
+    The area inside the box ``(0, 0, width, height)``, computed as
+    :func:`polygon_areas_in_boxes` does, once per instance: the parts are
+    combined as for the whole-plane area (each part oriented to a positive
+    shoelace area, the parts' areas summed). An instance whose vertices all
+    lie in the image keeps its shoelace area ``areas`` (the same number as
+    without clipping).
+
+    Args:
+        edges (Tensor): Packed edges from :func:`pack_polygon_edges`,
+            shape (G, E, 4).
+        areas (Tensor): Whole-plane areas from :func:`pack_polygon_edges`,
+            shape (G,).
+        height (int): Image (mask canvas) height H.
+        width (int): Image (mask canvas) width W.
+
+    Returns:
+        Tensor: Areas in pixels inside ``[0, W] x [0, H]``, float32,
+        shape (G,).
+    """
+    image = torch.tensor([0., 0., width, height],
+                         dtype=torch.float64,
+                         device=edges.device).expand(edges.shape[0], 4)
+    clipped = _polygon_box_areas(edges.double(), image)
+    return _keep_shoelace_within(edges, areas, clipped, height, width)
+
+
+def _polygon_areas_in_and_out(masks: PolygonMasks, gt_inds: Tensor,
+                              boxes: Tensor) -> Tuple[Tensor, Tensor]:
+    """In-box and whole areas of polygons, both clipped to the image.
+
+    The RoI boxes (clipped to the image) and, per instance, the image box
+    go through one :func:`_polygon_box_areas` call: the results are those of
+    :func:`polygon_areas_in_boxes` and :func:`polygon_areas_in_image`.
+
+    Args:
+        masks (PolygonMasks): Polygon masks of one image (G instances), of
+            size ``masks.height x masks.width``.
+        gt_inds (Tensor): Index of each RoI's ground truth, shape (R,).
+        boxes (Tensor): RoI boxes, shape (R, 4); clipped to the image here
+            (a no-op for boxes from :func:`clip_boxes_to_masks`).
+
+    Returns:
+        tuple[Tensor, Tensor]: Area of the in-image polygon inside each box
+        (at most the whole area) and the in-image area of the instance, in
+        pixels, float32, each of shape (R,).
+    """
+    height, width = masks.height, masks.width
+    edges, areas = pack_polygon_edges(masks, boxes.device)
+    num_rois, num_gts = gt_inds.numel(), edges.shape[0]
+    if num_rois == 0:
+        empty = boxes.new_zeros(0, dtype=torch.float32)
+        return empty, empty.clone()
+    image = boxes.new_tensor([0., 0., width, height])
+    # box & image: the in-image polygon inside the box
+    boxes = torch.minimum(boxes.clamp(min=0), image[[2, 3, 2, 3]])
+    rows = torch.cat([gt_inds, torch.arange(num_gts, device=gt_inds.device)])
+    area = _polygon_box_areas(
+        edges[rows].double(),
+        torch.cat([boxes, image.expand(num_gts, 4)]).double())
+    inside, clipped = area.split([num_rois, num_gts])
+    whole = _keep_shoelace_within(edges, areas, clipped, height,
+                                  width)[gt_inds]
+    # equal areas may differ by rounding; a self-intersecting part may have
+    # negative winding in the image outside the box
+    inside = torch.minimum(inside.float().clamp(min=0), whole)
+    return inside, whole
 
 
 def gt_areas_in_and_out(gt_masks, gt_inds: Tensor,
                         boxes: Tensor) -> Tuple[Tensor, Tensor]:
     """Ground-truth area inside each RoI box and the whole instance area.
+
+    Both are areas of the instance clipped to the image ``[0, W] x [0, H]``
+    (the mask canvas): bitmaps are image-sized, polygons are clipped (see
+    :func:`polygon_areas_in_image`), so the area inside a box never exceeds
+    the whole area.
 
     Args:
         gt_masks (BitmapMasks | PolygonMasks | Tensor): Instance masks of one
@@ -356,8 +479,8 @@ def gt_areas_in_and_out(gt_masks, gt_inds: Tensor,
         boxes (Tensor): RoI boxes clipped to the image, shape (R, 4).
 
     Returns:
-        tuple[Tensor, Tensor]: Area inside the box and whole area, in
-        pixels, each of shape (R,).
+        tuple[Tensor, Tensor]: Area inside the box and whole (in-image)
+        area, in pixels, each of shape (R,).
     """
     inside, whole = batch_gt_areas_in_and_out([gt_masks], [gt_inds],
                                               [boxes])
@@ -389,9 +512,7 @@ def batch_gt_areas_in_and_out(
     for i, (masks, inds, box) in enumerate(zip(gt_masks, gt_inds, boxes)):
         device = box.device
         if isinstance(masks, PolygonMasks):
-            edges, whole = pack_polygon_edges(masks, device)
-            results[i] = (polygon_areas_in_boxes(edges, inds,
-                                                 box), whole[inds])
+            results[i] = _polygon_areas_in_and_out(masks, inds, box)
             continue
         if isinstance(masks, BitmapMasks):
             bitmaps = torch.from_numpy(np.ascontiguousarray(
