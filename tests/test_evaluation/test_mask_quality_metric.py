@@ -348,3 +348,52 @@ def test_plot_tool(ann_file, tmp_path):
         str(tmp_path / 'pkl_plots')
     ])
     assert all(Path(f).stat().st_size > 0 for f in files)
+
+
+def test_headroom_by_hand():
+    """(AP(ours) - AP(cls)) / (AP(oracle) - AP(cls)), for mAP and mAP_75."""
+    stats_in = {
+        'score_segm_mAP': 0.380, 'segm_mAP': 0.385, 'oracle_segm_mAP': 0.436,
+        'score_segm_mAP_75': 0.349, 'segm_mAP_75': 0.357,
+        'oracle_segm_mAP_75': 0.349,  # the oracle adds nothing here
+        'maskness_segm_mAP': 0.366, 'maskness_segm_mAP_75': 0.35,
+    }
+    out = MaskQualityMetric.headroom(stats_in)
+    assert out['headroom_recovered'] == pytest.approx(0.005 / 0.056)
+    assert math.isnan(out['headroom_recovered_75'])
+    assert out['maskness_headroom_recovered'] == pytest.approx(
+        -0.014 / 0.056)
+    assert math.isnan(out['maskness_headroom_recovered_75'])
+    # without maskness results: no maskness keys
+    del stats_in['maskness_segm_mAP'], stats_in['maskness_segm_mAP_75']
+    assert set(MaskQualityMetric.headroom(stats_in)) == {
+        'headroom_recovered', 'headroom_recovered_75'}
+
+
+def test_maskness_ranking_and_headroom_keys(ann_file, tmp_path):
+    """``maskness_segm_*`` ranks the same masks by scores x maskness."""
+    samples = make_samples()
+    maskness = {}
+    for sample in samples:
+        num = len(sample['pred_instances']['scores'])
+        # hand-made maskness: 0.5 + 0.05 * detection index in the image
+        values = 0.5 + 0.05 * torch.arange(num, dtype=torch.float32)
+        sample['pred_instances']['maskness'] = values
+        maskness[sample['img_id']] = values
+    res = run_metric(ann_file, samples, dump_file=str(tmp_path / 'd.npz'))
+    scores = np.array([d[5] for d in DETS], dtype=np.float32)
+    m = np.concatenate([maskness[i].numpy() for i in IMG_IDS])
+    np.testing.assert_allclose(
+        segm_stats(res, 'maskness_segm'),
+        reference_stats(ann_file, (scores * m).astype(np.float64)))
+    for prefix in ('', 'maskness_'):
+        cls = res['mask_quality/score_segm_mAP']
+        room = res['mask_quality/oracle_segm_mAP'] - cls
+        name = 'segm' if not prefix else 'maskness_segm'
+        assert room > 0
+        assert res[f'mask_quality/{prefix}headroom_recovered'] == \
+            pytest.approx((res[f'mask_quality/{name}_mAP'] - cls) / room)
+    # results without maskness (Mask R-CNN, older dumps): no such rows
+    plain = run_metric(ann_file, make_samples())
+    assert not any('maskness' in k for k in plain)
+    assert 'mask_quality/headroom_recovered' in plain

@@ -127,3 +127,53 @@ def test_mmdet_classes_stay_mmdets():
     mine = MMDET_MODELS.build(
         dict(type='mmdet_msrcnn.MaskIoUHead', num_classes=3))
     assert type(theirs) is not type(mine)
+
+
+def test_maskness_by_hand():
+    """Mean probability over the foreground (p >= 0.5), 0 when empty."""
+    from mmdet_msrcnn.models import mask_maskness
+    probs = torch.tensor([
+        [[0.9, 0.6], [0.2, 0.5]],  # fg 0.9, 0.6, 0.5: mean 2.0 / 3
+        [[0.1, 0.2], [0.3, 0.4]],  # no foreground
+        [[1.0, 1.0], [1.0, 1.0]],
+    ])
+    torch.testing.assert_close(
+        mask_maskness(probs, 0.5), torch.tensor([2.0 / 3, 0.0, 1.0]))
+    # a higher threshold keeps 0.9 only
+    torch.testing.assert_close(
+        mask_maskness(probs[:1], 0.7), torch.tensor([0.9]))
+
+
+def test_results_carry_maskness(ms_model):
+    ms_model.eval()
+    ms_model.test_cfg.rcnn.score_thr = 0.0
+    data = demo_batch(ms_model, NUM_CLASSES, size=64, training=False)
+    with torch.no_grad():
+        inst = ms_model.predict(*data)[0].pred_instances
+    assert inst.maskness.shape == inst.scores.shape
+    fg = inst.maskness > 0
+    assert ((inst.maskness[fg] >= 0.5) & (inst.maskness[fg] <= 1)).all()
+
+
+def test_scoring_with_no_learned_head():
+    """``mask_score_source='maskness'``: no head, no loss, scores x maskness."""
+    cfg = tiny_model_cfg(mask_iou_head=None, mask_score_source='maskness')
+    model = build_model(cfg)
+    assert model.roi_head.mask_iou_head is None
+    model.train()
+    losses = model.loss(*demo_batch(model, NUM_CLASSES, size=64))
+    assert not any('mask_iou' in k for k in losses)
+    model.eval()
+    model.test_cfg.rcnn.score_thr = 0.0
+    data = demo_batch(model, NUM_CLASSES, size=64, training=False)
+    with torch.no_grad():
+        inst = model.predict(*data)[0].pred_instances
+        (roi_outs, ) = model(*data, mode='tensor')
+    assert len(inst) > 0
+    torch.testing.assert_close(inst.mask_ious, inst.maskness)
+    torch.testing.assert_close(inst.mask_scores, inst.scores * inst.maskness)
+    assert len(roi_outs) == 3  # no MaskIoU head: the host's outputs only
+    with pytest.raises(ValueError, match="set mask_iou_head=None"):
+        build_model(tiny_model_cfg(mask_score_source='maskness'))
+    with pytest.raises(ValueError, match='mask_score_source='):
+        build_model(tiny_model_cfg(mask_score_source='maskiness'))

@@ -12,7 +12,7 @@ from .rle import rle_areas
 
 #: Per-detection arrays written to the dump file.
 RECORD_KEYS = ('img_id', 'label', 'category_id', 'score', 'mask_score',
-               'pred_iou', 'true_iou', 'area')
+               'pred_iou', 'true_iou', 'area', 'maskness')
 
 #: Records of integer dtype (int64); the others are float64.
 _INT_KEYS = ('img_id', 'label', 'category_id')
@@ -33,7 +33,8 @@ def build_records(coco_api: COCO, results: Sequence[dict],
         ``label``, ``category_id`` (int64), ``score`` (classification
         score), ``mask_score`` (``mask_scores`` if given, else ``score``),
         ``pred_iou`` (``mask_ious``, nan where not given), ``true_iou``,
-        ``area`` (pixels of the predicted mask), all float64 but the ids,
+        ``area`` (pixels of the predicted mask), ``maskness`` (nan where
+        not given), all float64 but the ids,
         and ``rles``, the list of M predicted RLEs.
 
     Raises:
@@ -56,6 +57,8 @@ def build_records(coco_api: COCO, results: Sequence[dict],
         cols['mask_score'].append(res['mask_scores'] if res['mask_scores']
                                   is not None else res['scores'])
         cols['pred_iou'].append(res['mask_ious'] if res['mask_ious']
+                                is not None else np.full(num, np.nan))
+        cols['maskness'].append(res['maskness'] if res.get('maskness')
                                 is not None else np.full(num, np.nan))
         cols['true_iou'].append(
             match_true_ious(coco_api, res['img_id'], res['masks'], cats))
@@ -107,17 +110,21 @@ def load_records(dump_file: str) -> Dict[str, np.ndarray]:
 
     Returns:
         dict[str, np.ndarray]: The (M,) arrays of :data:`RECORD_KEYS`
-        (``null`` in json read back as nan).
+        (``null`` in json read back as nan; a dump written before
+        ``maskness`` was recorded gets nan there).
     """
     if dump_file.endswith('.npz'):
         with np.load(dump_file) as data:
-            return {key: data[key] for key in data.files}
-    with open(dump_file) as f:
-        data = json.load(f)
-    records = {}
-    for key, values in data.items():
-        if key in _INT_KEYS:
-            records[key] = np.asarray(values, dtype=np.int64)
-        else:
-            records[key] = np.asarray(values, dtype=np.float64)
+            records = {key: data[key] for key in data.files}
+    else:
+        with open(dump_file) as f:
+            data = json.load(f)
+        records = {}
+        for key, values in data.items():
+            if key in _INT_KEYS:
+                records[key] = np.asarray(values, dtype=np.int64)
+            else:
+                records[key] = np.asarray(values, dtype=np.float64)
+    if 'maskness' not in records and 'score' in records:
+        records['maskness'] = np.full(len(records['score']), np.nan)
     return records

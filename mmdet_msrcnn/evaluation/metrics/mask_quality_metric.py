@@ -59,7 +59,16 @@ class MaskQualityMetric(BaseMetric):
     adds to one trained model, free of the training-seed noise that a
     comparison of two separately trained models carries. For results
     without ``mask_scores`` (Mask R-CNN) it equals ``segm_*`` and is not
-    evaluated twice.
+    evaluated twice. Where the results carry ``maskness`` (the mean mask
+    probability over the binarised foreground, SOLOv2's zero-cost mask
+    quality), ``maskness_segm_*`` ranks the same masks by ``scores x
+    maskness``.
+
+    Headroom: ``headroom_recovered`` (for ``mAP``) and
+    ``headroom_recovered_75`` (for ``mAP_75``) are ``(AP(mask score) -
+    AP(cls)) / (AP(oracle) - AP(cls))``, the share of what a perfect IoU
+    estimate would add that the mask score adds (nan when the oracle adds
+    nothing); ``maskness_headroom_recovered(_75)`` the same for maskness.
 
     Contiguous labels are mapped to category ids as in mmdet's
     ``CocoMetric`` (``dataset_meta['classes']`` looked up in the file's
@@ -204,6 +213,9 @@ class MaskQualityMetric(BaseMetric):
         rescored = not np.array_equal(records['mask_score'], records['score'])
         if rescored:
             rankings.append(('score_segm', records['score']))
+        maskness = records['maskness']
+        if maskness.size and not np.isnan(maskness).any():
+            rankings.append(('maskness_segm', records['score'] * maskness))
         for name, scores in rankings:
             coco_stats, summary = coco_segm_stats(self._coco_api, records,
                                                   scores, cat_ids, img_ids,
@@ -221,8 +233,39 @@ class MaskQualityMetric(BaseMetric):
             for stat_name in coco_stat_names(self.max_dets):
                 eval_results[f'score_segm_{stat_name}'] = \
                     eval_results[f'segm_{stat_name}']
+        eval_results.update(self.headroom(eval_results))
         logger.info('mask quality: ' + ', '.join(
             f'{k}={v:.4f}' if isinstance(v, float) else f'{k}={v}'
             for k, v in eval_results.items()
-            if not k.startswith(('segm_A', 'oracle_segm_A', 'score_segm_A'))))
+            if not k.startswith(('segm_A', 'oracle_segm_A', 'score_segm_A',
+                                 'maskness_segm_A'))))
         return eval_results
+
+    @staticmethod
+    def headroom(eval_results: Dict[str, float]) -> Dict[str, float]:
+        """Share of the oracle's gain over the cls ranking recovered.
+
+        Args:
+            eval_results (dict): With ``segm_mAP``, ``score_segm_mAP``,
+                ``oracle_segm_mAP`` (and the ``_75`` ones); optionally
+                ``maskness_segm_*``.
+
+        Returns:
+            dict[str, float]: ``headroom_recovered``,
+            ``headroom_recovered_75`` and, where maskness was evaluated,
+            ``maskness_headroom_recovered(_75)``; nan where the oracle is
+            not above the cls ranking.
+        """
+        out = {}
+        for stat, suffix in (('mAP', ''), ('mAP_75', '_75')):
+            cls = eval_results[f'score_segm_{stat}']
+            room = eval_results[f'oracle_segm_{stat}'] - cls
+            for name, prefix in (('segm', ''), ('maskness_segm',
+                                                'maskness_')):
+                key = f'{name}_{stat}'
+                if key not in eval_results:
+                    continue
+                out[f'{prefix}headroom_recovered{suffix}'] = float(
+                    (eval_results[key] - cls) / room) if room > 0 \
+                    else float('nan')
+        return out

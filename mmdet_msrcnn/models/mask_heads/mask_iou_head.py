@@ -48,6 +48,28 @@ class MMDetRoIHeadError(ValueError, TypeError):
             "class. Set roi_head.type='mmdet_msrcnn.MaskScoringRoIHead'.")
 
 
+def attach_mask_scores(results: InstanceData, mask_ious: Tensor,
+                       mask_score_as_score: bool = False) -> InstanceData:
+    """Write ``mask_ious`` and ``mask_scores = scores * mask_ious``.
+
+    Args:
+        results (InstanceData): Detections of one image, with ``scores``
+            (N,).
+        mask_ious (Tensor): The MaskIoU estimate of each detection, (N,),
+            in [0, 1].
+        mask_score_as_score (bool): Also write the mask score into
+            ``scores``. Defaults to False.
+
+    Returns:
+        InstanceData: ``results``, changed in place.
+    """
+    results.mask_ious = mask_ious.to(results.scores.dtype)
+    results.mask_scores = results.scores * results.mask_ious
+    if mask_score_as_score:
+        results.scores = results.mask_scores
+    return results
+
+
 def _conv_out_size(size: int, stride: int) -> int:
     """Output size of a 3x3 convolution with padding 1."""
     return (size + 2 - 3) // stride + 1
@@ -546,8 +568,5 @@ class MaskIoUHead(BaseModule):
             rows = torch.arange(labels.numel(), device=labels.device)
             ious = preds[rows, labels].float().clamp(0, 1) if len(
                 labels) else results.scores.new_zeros(0)
-            results.mask_ious = ious.to(results.scores.dtype)
-            results.mask_scores = results.scores * results.mask_ious
-            if mask_score_as_score:
-                results.scores = results.mask_scores
+            attach_mask_scores(results, ious, mask_score_as_score)
         return results_list

@@ -45,11 +45,15 @@ from mmengine.config import ConfigDict
 from torch import Tensor, nn
 
 from mmdet_msrcnn.registry import MODELS
+from ..mask_heads.mask_iou_head import attach_mask_scores
+from ..utils.maskness import mask_maskness
 
 MaskIoUHeadCfg = Union[dict, ConfigDict, Sequence[Union[dict, ConfigDict]]]
 
 #: The host methods a mask scoring class must override.
 SCORED_METHODS = ('mask_loss', 'predict_mask')
+#: Values of ``mask_score_source``.
+MASK_SCORE_SOURCES = ('mask_iou', 'maskness')
 #: Keys of ``train_cfg`` / ``test_cfg`` (``.rcnn``) the mask scoring reads;
 #: a close misspelling of one of them next to them is refused.
 SCORING_CFG_KEYS = ('mask_thr_binary', )
@@ -122,6 +126,13 @@ class MaskScoringMixin:
         detach_mask (bool): Stop the MaskIoU loss from reaching the mask
             logits through the mask input, so the mask head is trained by
             its own loss only. Defaults to True.
+        mask_score_source (str): What ``mask_scores`` multiplies ``scores``
+            by: ``'mask_iou'`` the learned MaskIoU head's prediction
+            [default]; ``'maskness'`` the mean mask probability over the
+            binarised foreground (SOLOv2's zero-cost mask quality): no
+            MaskIoU head is built or trained (``mask_iou_head=None``), and
+            ``mask_ious`` holds the maskness. Every result also carries
+            ``maskness``, whichever the source.
 
     The MaskIoU loss is logged as ``loss_mask_iou`` (``s{i}.loss_mask_iou``
     for cascades) and weighted by the MaskIoU head's own
@@ -136,6 +147,7 @@ class MaskScoringMixin:
                  mask_iou_stages: Union[str, Sequence[int]] = 'last',
                  mask_score_as_score: bool = False,
                  detach_mask: bool = True,
+                 mask_score_source: str = 'mask_iou',
                  **kwargs) -> None:
         if 'mask_iou_loss_weights' in kwargs:
             raise ValueError(
@@ -146,10 +158,22 @@ class MaskScoringMixin:
                 'longer apply to it; delete the option.')
         self._check_host_overrides()
         super().__init__(*args, **kwargs)
-        if mask_iou_head is None:
+        if mask_score_source not in MASK_SCORE_SOURCES:
+            raise ValueError(
+                f'{type(self).__name__}: mask_score_source='
+                f'{mask_score_source!r}; choose one of {MASK_SCORE_SOURCES}.')
+        self.mask_score_source = mask_score_source
+        if mask_score_source == 'maskness':
+            if mask_iou_head is not None:
+                raise ValueError(
+                    f"{type(self).__name__}: mask_score_source='maskness' "
+                    'scores without a learned head; set mask_iou_head=None '
+                    "(or mask_score_source='mask_iou' to train it).")
+        elif mask_iou_head is None:
             raise ValueError(
                 f'{type(self).__name__} needs a `mask_iou_head` config, e.g. '
-                "dict(type='mmdet_msrcnn.MaskIoUHead', num_classes=80).")
+                "dict(type='mmdet_msrcnn.MaskIoUHead', num_classes=80), or "
+                "mask_score_source='maskness' to score without one.")
         if not getattr(self, 'with_mask', False):
             raise ValueError(
                 f'{type(self).__name__}: mask scoring needs a mask branch; '
@@ -158,7 +182,9 @@ class MaskScoringMixin:
         self.detach_mask = detach_mask
         num_stages = self._num_mask_stages()
         self.scored_stages = self._parse_stages(mask_iou_stages, num_stages)
-        if isinstance(mask_iou_head, (list, tuple)):
+        if mask_iou_head is None:
+            self.mask_iou_head = None
+        elif isinstance(mask_iou_head, (list, tuple)):
             if len(mask_iou_head) != num_stages:
                 raise ValueError(
                     f'mask_iou_head has {len(mask_iou_head)} entries but the '
@@ -274,7 +300,12 @@ class MaskScoringMixin:
             f"mask_iou_stages={stages!r}: use 'last', 'all' or a list of "
             f'stage indices below {num_stages}.')
 
-    def stage_mask_iou_head(self, stage: int) -> nn.Module:
+    @property
+    def with_mask_iou(self) -> bool:
+        """Whether a learned MaskIoU head scores the masks."""
+        return self.mask_iou_head is not None
+
+    def stage_mask_iou_head(self, stage: int) -> Optional[nn.Module]:
         """The MaskIoU head of a mask stage (0 for single-stage hosts)."""
         if isinstance(self.mask_iou_head, nn.ModuleList):
             return self.mask_iou_head[stage]
@@ -305,6 +336,8 @@ class MaskScoringMixin:
 
     def _check_mask_iou_heads(self) -> None:
         """Refuse MaskIoU heads that do not fit the host, at build time."""
+        if not self.with_mask_iou:
+            return
         num_classes = self._bbox_num_classes()
         for stage in self.scored_stages:
             head = self.stage_mask_iou_head(stage)
@@ -398,8 +431,11 @@ class MaskScoringMixin:
                 predicted probability for the target.
 
         Returns:
-            dict[str, Tensor]: ``loss_mask_iou``, a scalar.
+            dict[str, Tensor]: ``loss_mask_iou``, a scalar; empty with
+            ``mask_score_source='maskness'`` (nothing is learned).
         """
+        if not self.with_mask_iou:
+            return {}
         iou_head = self.stage_mask_iou_head(stage)
         pos_labels = torch.cat(
             [res.pos_gt_labels for res in sampling_results]).long()
@@ -450,14 +486,27 @@ class MaskScoringMixin:
             chosen class's prediction clamped to [0, 1]) and
             ``mask_scores`` (``scores * mask_ious``).
         """
-        iou_head = self.stage_mask_iou_head(self._num_mask_stages() - 1)
         labels = torch.cat([res.labels for res in results_list]).long()
+        num_dets = [len(res) for res in results_list]
+        class_probs = select_class_masks(mask_preds, labels).detach()
+        if not is_prob:
+            class_probs = class_probs.sigmoid()
+        thr = self.test_cfg.get('mask_thr_binary', 0.5)
+        for res, maskness in zip(results_list, mask_maskness(
+                class_probs, thr).split(num_dets)):
+            res.maskness = maskness.to(res.scores.dtype)
+        if not self.with_mask_iou:  # the zero-cost estimate
+            for res in results_list:
+                attach_mask_scores(res, res.maskness,
+                                   self.mask_score_as_score)
+            return results_list
+        iou_head = self.stage_mask_iou_head(self._num_mask_stages() - 1)
         roi_feats = self._mask_iou_feats(x, mask_rois, mask_feats)
         iou_preds = iou_head(
             roi_feats,
             self._mask_iou_input(iou_head, mask_preds, labels, is_prob))
-        iou_preds = iou_preds.split([len(res) for res in results_list])
-        return iou_head.predict_mask_ious(iou_preds, results_list,
+        return iou_head.predict_mask_ious(iou_preds.split(num_dets),
+                                          results_list,
                                           self.mask_score_as_score)
 
     @staticmethod
@@ -466,6 +515,7 @@ class MaskScoringMixin:
         for res in results_list:
             res.mask_ious = res.scores.new_zeros(len(res))
             res.mask_scores = res.scores.new_zeros(len(res))
+            res.maskness = res.scores.new_zeros(len(res))
         return results_list
 
     def mask_iou_forward_tensor(self, x: Tuple[Tensor], mask_rois: Tensor,

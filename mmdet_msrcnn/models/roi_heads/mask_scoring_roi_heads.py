@@ -80,7 +80,7 @@ class MaskScoringRoIHead(MaskScoringMixin, StandardRoIHead):
             mask_rois = rois[:100]
             mask_results = self._mask_forward(x, mask_rois)
             results = results + (mask_results['mask_preds'], )
-            if self.with_bbox:
+            if self.with_bbox and self.with_mask_iou:
                 results = results + (self.mask_iou_forward_tensor(
                     x, mask_rois, mask_results['mask_feats'],
                     mask_results['mask_preds'],
@@ -263,7 +263,7 @@ class CascadeMaskScoringRoIHead(_CascadeScoringMixin, CascadeRoIHead):
                 x, rois, num_proposals_per_img)
             merged_masks = _merge_stage_masks(aug_masks, batch_img_metas)
             results = results + (merged_masks, )
-            if self.with_bbox:
+            if self.with_bbox and self.with_mask_iou:
                 results = results + (self.mask_iou_forward_tensor(
                     x, rois, mask_feats, _cat(merged_masks),
                     _cat(cls_scores), is_prob=True), )
@@ -393,7 +393,7 @@ class HTCMaskScoringRoIHead(_CascadeScoringMixin, HybridTaskCascadeRoIHead):
                 x, rois, semantic_feat, num_proposals_per_img,
                 batch_img_metas)
             results = results + (merged_masks, )
-            if self.with_bbox:
+            if self.with_bbox and self.with_mask_iou:
                 results = results + (self.mask_iou_forward_tensor(
                     x, rois, mask_feats, _cat(merged_masks),
                     _cat(cls_scores), is_prob=True), )
