@@ -121,6 +121,13 @@ class MaskIoUHead(BaseModule):
             positive RoI.
         loss_iou (dict): Regression loss; mean over the regressed
             (RoI, class) pairs. Defaults to ``MSELoss`` with weight 1.
+        balance_bins (int, optional): Balance the regression over this many
+            equal-width target bins on [0, 1] (IoU-Net style): each
+            regressed pair is weighted by 1 / (number of pairs in its bin),
+            and the loss is the weighted sum divided by the sum of the
+            weights, so every occupied bin counts equally and the many
+            near-zero targets of non-positive RoIs do not swamp the rest.
+            ``None`` (default) is the plain mean.
         init_cfg (dict | list[dict], optional): Initialisation config.
     """
 
@@ -137,6 +144,7 @@ class MaskIoUHead(BaseModule):
                  target_mode: str = 'gt_class',
                  iou_thr: Optional[float] = None,
                  loss_iou: ConfigType = dict(type='MSELoss', loss_weight=1.0),
+                 balance_bins: Optional[int] = None,
                  init_cfg: OptMultiConfig = [
                      dict(type='Kaiming', override=dict(name='convs')),
                      dict(type='Caffe2Xavier', override=dict(name='fcs')),
@@ -165,6 +173,12 @@ class MaskIoUHead(BaseModule):
             if not isinstance(value, int) or value < 1:
                 raise ValueError(
                     f'MaskIoUHead: {name}={value!r} must be a positive int.')
+        if balance_bins is not None and (not isinstance(balance_bins, int)
+                                         or balance_bins < 1):
+            raise ValueError(
+                f'MaskIoUHead: balance_bins={balance_bins!r} must be None '
+                'or a positive int.')
+        self.balance_bins = balance_bins
         self.num_classes = num_classes
         self.roi_feat_size = roi_feat_size
         self.mask_size = mask_size or 2 * roi_feat_size
@@ -540,8 +554,90 @@ class MaskIoUHead(BaseModule):
             targets = iou_targets[regressed]
         if preds.numel() == 0:
             return dict(loss_mask_iou=mask_iou_preds.sum() * 0)
-        loss = self.loss_iou(preds.float(), targets.float().detach())
-        return dict(loss_mask_iou=loss)
+        return dict(loss_mask_iou=self.regression_loss(preds, targets))
+
+    def regression_loss(self, preds: Tensor, targets: Tensor) -> Tensor:
+        """``loss_iou`` of regressed pairs, balanced over target bins.
+
+        Args:
+            preds (Tensor): Predicted MaskIoU of the regressed pairs, (Q,).
+            targets (Tensor): Their targets in [0, 1], (Q,).
+
+        Returns:
+            Tensor: The plain mean of ``loss_iou`` or, with
+            ``balance_bins``, its bin-balanced mean (see ``__init__``).
+        """
+        preds, targets = preds.float(), targets.float().detach()
+        if self.balance_bins is None:
+            return self.loss_iou(preds, targets)
+        bins = (targets * self.balance_bins).long().clamp(
+            0, self.balance_bins - 1)
+        counts = torch.bincount(bins, minlength=self.balance_bins)
+        weight = 1.0 / counts[bins].float()
+        return self.loss_iou(
+            preds, targets, weight=weight, avg_factor=weight.sum())
+
+    def detection_targets(self, det_mask_probs: Tensor,
+                          det_boxes: List[Tensor], det_labels: List[Tensor],
+                          batch_gt_instances: InstanceList,
+                          mask_thr_binary: float = 0.5) -> Tensor:
+        """MaskIoU targets of detections (any RoI, not only positives).
+
+        For a detection with label ``c``, box ``b`` and predicted mask ``m``
+        (binarised at ``mask_thr_binary``): the highest exact IoU of ``m``
+        with a *whole* ground-truth instance of class ``c`` in its image
+        (the best-matching one), 0 when the image has none of class ``c``
+        (a wrong-class or background detection). The same exact area
+        machinery as :meth:`get_targets`, for every (detection, same-class
+        instance) pair at once. ``batch_gt_instances`` holds no crowd
+        instances (mmdet keeps those in the ignored instances).
+
+        Args:
+            det_mask_probs (Tensor): Probabilities of each detection's own
+                class mask, (D, M, M), D over the batch.
+            det_boxes (list[Tensor]): Per image, the detections' boxes
+                (D_i, 4), in the coordinates of the ground-truth masks.
+            det_labels (list[Tensor]): Per image, labels (D_i,).
+            batch_gt_instances (list[InstanceData]): Per image, with
+                ``masks`` and ``labels``.
+            mask_thr_binary (float): Binarisation threshold. Defaults to
+                0.5.
+
+        Returns:
+            Tensor: Targets in [0, 1], shape (D,).
+        """
+        probs = det_mask_probs.detach().float()
+        device = probs.device
+        cfg = ConfigDict(mask_size=tuple(probs.shape[-2:]))
+        targets, start = [], 0
+        for boxes, labels, gt in zip(det_boxes, det_labels,
+                                     batch_gt_instances):
+            num = boxes.shape[0]
+            best = probs.new_zeros(num)
+            rows, gt_inds = (labels.to(device)[:, None] == gt.labels.to(
+                device)[None, :]).nonzero(as_tuple=True)
+            if rows.numel():
+                pair_boxes = boxes[rows].detach()
+                gt_masks = gt.masks
+                if isinstance(gt_masks, Tensor):
+                    gt_masks = BitmapMasks(
+                        gt_masks.detach().cpu().numpy().astype('uint8'),
+                        *gt_masks.shape[-2:])
+                grid = mask_target([pair_boxes], [gt_inds], [gt_masks],
+                                   cfg).to(device)
+                clipped = clip_boxes_to_masks(pair_boxes, gt.masks)
+                area_in, area_all = gt_areas_in_and_out(
+                    gt.masks, gt_inds, clipped)
+                ious = mask_iou_from_areas(probs[start + rows], grid,
+                                           clipped.to(device),
+                                           area_in.to(device),
+                                           area_all.to(device),
+                                           mask_thr_binary)
+                best = best.scatter_reduce(
+                    0, rows, ious.to(best.dtype), reduce='amax')
+            targets.append(best)
+            start += num
+        return torch.cat(targets) if targets else probs.new_zeros(0)
 
     # ------------------------------------------------------------------
     # inference

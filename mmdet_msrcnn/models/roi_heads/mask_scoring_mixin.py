@@ -133,6 +133,16 @@ class MaskScoringMixin:
             MaskIoU head is built or trained (``mask_iou_head=None``), and
             ``mask_ious`` holds the maskness. Every result also carries
             ``maskness``, whichever the source.
+        mask_iou_detections (dict, optional): Also train the MaskIoU head
+            on the model's own detections of the training batch: the host's
+            test-time box path (``test_cfg``: score threshold, NMS, top-k)
+            on the current proposals, their masks from the mask head (no
+            gradient into the detector from this), and the target of
+            :meth:`MaskIoUHead.detection_targets` (IoU with the best
+            same-class instance, 0 for wrong-class and background
+            detections). Logged as ``loss_mask_iou_dets`` with weight
+            ``loss_weight`` (default 1) times the head's own. ``None``
+            (default): positive RoIs only, as in the paper.
 
     The MaskIoU loss is logged as ``loss_mask_iou`` (``s{i}.loss_mask_iou``
     for cascades) and weighted by the MaskIoU head's own
@@ -148,6 +158,7 @@ class MaskScoringMixin:
                  mask_score_as_score: bool = False,
                  detach_mask: bool = True,
                  mask_score_source: str = 'mask_iou',
+                 mask_iou_detections: Optional[dict] = None,
                  **kwargs) -> None:
         if 'mask_iou_loss_weights' in kwargs:
             raise ValueError(
@@ -214,6 +225,8 @@ class MaskScoringMixin:
                 "the last stage's MaskIoU head; include the last stage.")
         self._check_stage_loss_weights()
         self._check_cfg_keys()
+        self.mask_iou_detections = self._parse_detection_training(
+            mask_iou_detections)
 
     # ------------------------------------------------------------------
     # build-time checks
@@ -269,6 +282,28 @@ class MaskScoringMixin:
                             f'{name}.rcnn: did you mean {close[0]!r}? '
                             'The misspelt key would be ignored and the '
                             'default used; rename it.')
+
+    #: Whether the class trains on its own detections (``loss`` override).
+    supports_detection_training = False
+
+    def _parse_detection_training(self, cfg: Optional[dict]) -> dict:
+        """Check the ``mask_iou_detections`` option."""
+        if cfg is None:
+            return None
+        if not self.supports_detection_training:
+            raise ValueError(
+                f'{type(self).__name__}: mask_iou_detections is supported '
+                'by MaskScoringRoIHead (and PointRend) hosts only so far.')
+        if not self.with_mask_iou:
+            raise ValueError(
+                "mask_iou_detections needs a learned MaskIoU head "
+                "(mask_score_source='mask_iou').")
+        unknown = set(cfg) - {'loss_weight'}
+        if unknown:
+            raise ValueError(
+                f'mask_iou_detections: unknown keys {sorted(unknown)}; '
+                "it takes 'loss_weight'.")
+        return dict(loss_weight=float(cfg.get('loss_weight', 1.0)))
 
     def _check_stage_loss_weights(self) -> None:
         """A scored cascade stage needs a non-zero stage loss weight."""
@@ -458,6 +493,47 @@ class MaskScoringMixin:
             mask_results['mask_targets'], sampling_results,
             batch_gt_instances, thr, **extra)
         return iou_head.loss(iou_preds, targets, pos_labels)
+
+    def detection_mask_iou_loss(self, x: Tuple[Tensor], proposals: List,
+                                batch_data_samples: List) -> Dict[str,
+                                                                  Tensor]:
+        """MaskIoU loss on the model's own detections of a training batch.
+
+        Args:
+            x (tuple[Tensor]): Multi-level image features.
+            proposals (list[InstanceData]): Per image, the RPN proposals
+                (``bboxes``), before the RoI sampling.
+            batch_data_samples (list[DetDataSample]): With ``gt_instances``
+                and the image metas.
+
+        Returns:
+            dict[str, Tensor]: ``loss_mask_iou_dets``.
+        """
+        iou_head = self.stage_mask_iou_head(self._num_mask_stages() - 1)
+        metas = [s.metainfo for s in batch_data_samples]
+        gts = [s.gt_instances for s in batch_data_samples]
+        with torch.no_grad():
+            dets = self.predict_bbox(
+                x, metas, proposals, rcnn_test_cfg=self.test_cfg,
+                rescale=False)
+            rois = bbox2roi([d.bboxes for d in dets])
+            mask_results = self._mask_forward(x, rois) if len(rois) else {}
+        weight = self.mask_iou_detections['loss_weight']
+        if not len(rois):  # keep every head parameter in the graph
+            zero = sum(p.sum() for p in iou_head.parameters()) * 0
+            return dict(loss_mask_iou_dets=zero)
+        labels = torch.cat([d.labels for d in dets]).long()
+        mask_preds = mask_results['mask_preds']
+        probs = select_class_masks(mask_preds, labels).sigmoid()
+        targets = iou_head.detection_targets(
+            probs, [d.bboxes for d in dets], [d.labels for d in dets], gts,
+            self.test_cfg.get('mask_thr_binary', 0.5))
+        iou_preds = iou_head(
+            self._mask_iou_feats(x, rois, mask_results['mask_feats']),
+            self._mask_iou_input(iou_head, mask_preds, labels, False))
+        rows = torch.arange(labels.numel(), device=labels.device)
+        loss = iou_head.regression_loss(iou_preds[rows, labels], targets)
+        return dict(loss_mask_iou_dets=loss * weight)
 
     # ------------------------------------------------------------------
     # inference

@@ -61,6 +61,28 @@ class MaskScoringRoIHead(MaskScoringMixin, StandardRoIHead):
             ``StandardRoIHead`` arguments.
     """
 
+    supports_detection_training = True
+
+    def loss(self, x: Tuple[Tensor], rpn_results_list: List,
+             batch_data_samples: List) -> dict:
+        """The host's losses, plus ``loss_mask_iou_dets`` if configured.
+
+        The detections are made first, from a copy of the proposals (the
+        host's ``loss`` turns their ``bboxes`` into sampling priors); the
+        box path is deterministic, so the RoI sampling is unchanged.
+        """
+        extra = {}
+        if self.mask_iou_detections is not None:
+            proposals = [
+                InstanceData(bboxes=res.bboxes.detach())
+                for res in rpn_results_list
+            ]
+            extra = self.detection_mask_iou_loss(x, proposals,
+                                                 batch_data_samples)
+        losses = super().loss(x, rpn_results_list, batch_data_samples)
+        losses.update(extra)
+        return losses
+
     def forward(self, x: Tuple[Tensor], rpn_results_list: List,
                 batch_data_samples: Optional[List] = None) -> tuple:
         """Tensor mode: the host's outputs, then the MaskIoU head's.

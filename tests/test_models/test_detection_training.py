@@ -1,0 +1,124 @@
+"""Training the MaskIoU head beyond the positives (issue: ranking work).
+
+Hand-computed targets for detections (wrong class, background, duplicate
+of a hit), the bin-balanced loss by hand, and the training path on the
+model's own detections with and without any detection.
+"""
+import pytest
+import torch
+from mmdet.structures.mask import BitmapMasks
+from mmengine.structures import InstanceData
+
+from helpers import build_model, demo_batch, tiny_model_cfg
+from mmdet_msrcnn.models import MaskIoUHead
+
+NUM_CLASSES = 4
+
+
+def two_squares():
+    """20 x 20 image: class 0 at [0, 10)^2, class 1 at [10, 20)^2."""
+    masks = torch.zeros(2, 20, 20, dtype=torch.uint8)
+    masks[0, :10, :10] = 1
+    masks[1, 10:, 10:] = 1
+    return InstanceData(
+        masks=BitmapMasks(masks.numpy(), 20, 20),
+        labels=torch.tensor([0, 1]))
+
+
+def test_detection_targets_by_hand():
+    head = MaskIoUHead(num_classes=3, roi_feat_size=2, in_channels=4)
+    boxes = torch.tensor([
+        [0., 0., 10., 10.],  # exactly the class-0 square: 1
+        [0., 0., 10., 10.],  # a duplicate of that hit: 1 too
+        [0., 0., 10., 10.],  # labelled class 1 (wrong class): 0
+        [10., 0., 20., 10.],  # class 0 on background: 0
+        [0., 0., 10., 20.],  # class 0, twice the square: 100 / 200
+        [0., 0., 10., 10.],  # class 2, none in the image: 0
+    ])
+    labels = torch.tensor([0, 0, 1, 0, 0, 2])
+    probs = torch.ones(6, 4, 4)  # every mask fills its box
+    targets = head.detection_targets(probs, [boxes], [labels],
+                                     [two_squares()])
+    torch.testing.assert_close(
+        targets, torch.tensor([1.0, 1.0, 0.0, 0.0, 0.5, 0.0]))
+
+
+def test_detection_targets_take_the_best_same_class_instance():
+    """Two class-0 instances: the one the mask overlaps most counts."""
+    gt = two_squares()
+    gt.labels = torch.tensor([0, 0])
+    boxes = torch.tensor([[5., 5., 20., 20.]])  # 225 px box
+    targets = MaskIoUHead(
+        num_classes=3, roi_feat_size=2, in_channels=4).detection_targets(
+            torch.ones(1, 15, 15), [boxes], [torch.tensor([0])], [gt])
+    # square 0: 25 / 300; square 1: 100 / 225
+    torch.testing.assert_close(targets, torch.tensor([100 / 225]))
+
+
+def test_bin_balanced_loss_by_hand():
+    head = MaskIoUHead(
+        num_classes=3, roi_feat_size=2, in_channels=4, balance_bins=10)
+    preds = torch.zeros(3)
+    targets = torch.tensor([0.05, 0.06, 0.9])
+    # bins 0, 0, 9 -> weights 1/2, 1/2, 1; sum of weights 2
+    want = (0.5 * 0.05**2 + 0.5 * 0.06**2 + 0.9**2) / 2
+    assert head.regression_loss(preds, targets).item() == pytest.approx(want)
+    plain = MaskIoUHead(num_classes=3, roi_feat_size=2, in_channels=4)
+    assert plain.regression_loss(preds, targets).item() == pytest.approx(
+        (0.05**2 + 0.06**2 + 0.9**2) / 3)
+    with pytest.raises(ValueError, match='balance_bins'):
+        MaskIoUHead(balance_bins=0)
+
+
+def detections_model(**overrides):
+    cfg = tiny_model_cfg(mask_iou_detections=dict(loss_weight=0.5))
+    cfg.test_cfg.rcnn.update(overrides)
+    return build_model(cfg)
+
+
+def test_trains_on_its_own_detections():
+    model = detections_model(score_thr=0.0)
+    model.train()
+    model.zero_grad()
+    torch.manual_seed(0)
+    losses = model.loss(*demo_batch(model, NUM_CLASSES, size=64))
+    assert torch.isfinite(losses['loss_mask_iou_dets'])
+    assert losses['loss_mask_iou_dets'] > 0
+    losses['loss_mask_iou_dets'].backward()
+    for name, p in model.roi_head.mask_iou_head.named_parameters():
+        assert p.grad is not None and p.grad.abs().sum() > 0, name
+    # no gradient into the detector from this loss
+    for name, p in model.roi_head.mask_head.named_parameters():
+        assert p.grad is None, name
+    assert all(p.grad is None for p in model.backbone.parameters())
+
+
+def test_positive_loss_unchanged_by_the_option():
+    """Same weights, same seed: the paper's loss_mask_iou is unchanged."""
+    plain = build_model(tiny_model_cfg())
+    with_dets = detections_model(score_thr=0.0)
+    with_dets.load_state_dict(plain.state_dict())
+    out = []
+    for model in (plain, with_dets):
+        model.train()
+        data = demo_batch(model, NUM_CLASSES, size=64)
+        torch.manual_seed(0)
+        out.append(model.loss(*data))
+    for key in ('loss_mask_iou', 'loss_mask', 'loss_cls'):
+        torch.testing.assert_close(out[0][key], out[1][key])
+
+
+def test_no_detection_in_the_batch():
+    model = detections_model(score_thr=1.01)  # nothing survives
+    model.train()
+    model.zero_grad()
+    losses = model.loss(*demo_batch(model, NUM_CLASSES, size=64))
+    assert losses['loss_mask_iou_dets'].item() == 0
+    losses['loss_mask_iou_dets'].backward()
+    for name, p in model.roi_head.mask_iou_head.named_parameters():
+        assert p.grad is not None and torch.isfinite(p.grad).all(), name
+
+
+def test_option_is_checked():
+    with pytest.raises(ValueError, match="unknown keys \\['weight'\\]"):
+        build_model(tiny_model_cfg(mask_iou_detections=dict(weight=1)))
