@@ -1,7 +1,9 @@
-from .checked_coco import (INVALID_MASK_MODES, CheckedCOCO, CheckedCocoDataset,
-                           InvalidAnnotationWarning)
+from .checked_coco import (COORD_MARGIN, INVALID_MASK_MODES,
+                           OTHER_CATEGORY_MODES, CheckedCOCO,
+                           CheckedCocoDataset, InvalidAnnotationWarning,
+                           OtherCategoryWarning)
 
 __all__ = [
-    'CheckedCOCO', 'CheckedCocoDataset', 'INVALID_MASK_MODES',
-    'InvalidAnnotationWarning'
+    'CheckedCOCO', 'CheckedCocoDataset', 'COORD_MARGIN', 'INVALID_MASK_MODES',
+    'OTHER_CATEGORY_MODES', 'InvalidAnnotationWarning', 'OtherCategoryWarning'
 ]

@@ -224,6 +224,9 @@ def test_skip_warns_once_with_the_count(tmp_path):
 
 
 def test_ignored_and_other_class_annotations_are_not_checked(tmp_path):
+    """Other categories are refused by default (see
+    test_checked_coco_bounds.py); with other_categories='skip' they are
+    counted there, not as invalid masks."""
     write_set(
         tmp_path,
         coco([
@@ -231,9 +234,12 @@ def test_ignored_and_other_class_annotations_are_not_checked(tmp_path):
             ann(2, [], ignore=True),
             ann(3, [], category_id=99),
         ]))
-    with warnings.catch_warnings():
-        warnings.simplefilter('error', InvalidAnnotationWarning)
-        ds = dataset(tmp_path)
+    from mmdet_msrcnn.datasets.checked_coco import OtherCategoryWarning
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter('always')
+        ds = dataset(tmp_path, other_categories='skip')
+    assert [w.category for w in record] == [OtherCategoryWarning]
+    assert ds.invalid_annotations == []
     assert len(ds[0]['instances']) == 1
 
 
