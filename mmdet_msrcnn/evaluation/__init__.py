@@ -3,7 +3,8 @@
 :mod:`.functional` holds the plain functions (ground truth loading, RLEs,
 MaskIoU matching, statistics, the segm COCOeval run, record files),
 :mod:`.metrics` the :class:`MaskQualityMetric` built on them. Nothing here
-imports ``mmdet_msrcnn.models`` or ``mmdet_msrcnn.datasets``.
+imports ``mmdet_msrcnn.models``; annotation files are read with the data
+sets' checked COCO loader.
 """
 from .functional import (COCO_STAT_NAMES, RECORD_KEYS, binned_means,
                          build_records, coco_segm_stats, coco_stat_names,

@@ -33,6 +33,8 @@ from .matching import match_true_ious
 from .predictions import parse_pred_sample
 from .records import RECORD_KEYS, build_records, dump_records, load_records
 from .rle import encode_masks, rle_areas
+from .score_combination import (DEFAULT_POWERS, fit_mask_score_power,
+                                spread_by_true_iou)
 from .statistics import (binned_means, correlations,
                          expected_calibration_error)
 
@@ -40,5 +42,6 @@ __all__ = [
     'load_coco', 'resolve_cat_ids', 'COCO_STAT_NAMES', 'coco_segm_stats',
     'coco_stat_names', 'match_true_ious', 'parse_pred_sample', 'RECORD_KEYS',
     'build_records', 'dump_records', 'load_records', 'encode_masks',
-    'rle_areas', 'binned_means', 'correlations', 'expected_calibration_error'
+    'rle_areas', 'binned_means', 'correlations', 'expected_calibration_error',
+    'DEFAULT_POWERS', 'fit_mask_score_power', 'spread_by_true_iou'
 ]

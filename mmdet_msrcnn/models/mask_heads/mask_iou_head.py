@@ -48,9 +48,11 @@ class MMDetRoIHeadError(ValueError, TypeError):
             "class. Set roi_head.type='mmdet_msrcnn.MaskScoringRoIHead'.")
 
 
-def attach_mask_scores(results: InstanceData, mask_ious: Tensor,
-                       mask_score_as_score: bool = False) -> InstanceData:
-    """Write ``mask_ious`` and ``mask_scores = scores * mask_ious``.
+def attach_mask_scores(results: InstanceData,
+                       mask_ious: Tensor,
+                       mask_score_as_score: bool = False,
+                       power: float = 1.0) -> InstanceData:
+    """Write ``mask_ious`` and ``mask_scores = scores * mask_ious**power``.
 
     Args:
         results (InstanceData): Detections of one image, with ``scores``
@@ -59,12 +61,15 @@ def attach_mask_scores(results: InstanceData, mask_ious: Tensor,
             in [0, 1].
         mask_score_as_score (bool): Also write the mask score into
             ``scores``. Defaults to False.
+        power (float): Exponent of the MaskIoU in the product (1: the
+            paper's ``scores * mask_ious``). Defaults to 1.
 
     Returns:
         InstanceData: ``results``, changed in place.
     """
     results.mask_ious = mask_ious.to(results.scores.dtype)
-    results.mask_scores = results.scores * results.mask_ious
+    results.mask_scores = results.scores * (
+        results.mask_ious if power == 1 else results.mask_ious**power)
     if mask_score_as_score:
         results.scores = results.mask_scores
     return results
@@ -644,7 +649,8 @@ class MaskIoUHead(BaseModule):
     def predict_mask_ious(self,
                           mask_iou_preds: List[Tensor],
                           results_list: InstanceList,
-                          mask_score_as_score: bool = False) -> InstanceList:
+                          mask_score_as_score: bool = False,
+                          power: float = 1.0) -> InstanceList:
         """Attach predicted MaskIoU and mask scores to the detections.
 
         Args:
@@ -653,16 +659,18 @@ class MaskIoUHead(BaseModule):
                 and ``labels`` (N_i,).
             mask_score_as_score (bool): Also write the mask score into
                 ``scores`` (box AP then uses it too). Defaults to False.
+            power (float): Exponent of the MaskIoU in the mask score.
+                Defaults to 1.
 
         Returns:
             list[InstanceData]: The same objects, with ``mask_ious`` (the
             chosen class's prediction clamped to [0, 1]) and
-            ``mask_scores`` (= scores * mask_ious).
+            ``mask_scores`` (= scores * mask_ious**power).
         """
         for results, preds in zip(results_list, mask_iou_preds):
             labels = results.labels
             rows = torch.arange(labels.numel(), device=labels.device)
             ious = preds[rows, labels].float().clamp(0, 1) if len(
                 labels) else results.scores.new_zeros(0)
-            attach_mask_scores(results, ious, mask_score_as_score)
+            attach_mask_scores(results, ious, mask_score_as_score, power)
         return results_list

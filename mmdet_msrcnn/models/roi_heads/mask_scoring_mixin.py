@@ -133,6 +133,12 @@ class MaskScoringMixin:
             MaskIoU head is built or trained (``mask_iou_head=None``), and
             ``mask_ious`` holds the maskness. Every result also carries
             ``maskness``, whichever the source.
+        mask_score_power (float): ``mask_scores = scores *
+            mask_ious**mask_score_power``; 1 (default) is the paper's
+            product. Only the ranking changes: a power above 1 spreads the
+            compressed predictions apart (fit it on training images with
+            ``tools/analysis/fit_mask_score_power.py``, never on the split
+            you report).
         mask_iou_detections (dict, optional): Also train the MaskIoU head
             on the model's own detections of the training batch: the host's
             test-time box path (``test_cfg``: score threshold, NMS, top-k)
@@ -159,6 +165,7 @@ class MaskScoringMixin:
                  detach_mask: bool = True,
                  mask_score_source: str = 'mask_iou',
                  mask_iou_detections: Optional[dict] = None,
+                 mask_score_power: float = 1.0,
                  **kwargs) -> None:
         if 'mask_iou_loss_weights' in kwargs:
             raise ValueError(
@@ -190,6 +197,10 @@ class MaskScoringMixin:
                 f'{type(self).__name__}: mask scoring needs a mask branch; '
                 'set `mask_head` and `mask_roi_extractor` in the roi_head.')
         self.mask_score_as_score = mask_score_as_score
+        if not mask_score_power > 0:
+            raise ValueError(
+                f'mask_score_power={mask_score_power!r} must be positive.')
+        self.mask_score_power = float(mask_score_power)
         self.detach_mask = detach_mask
         num_stages = self._num_mask_stages()
         self.scored_stages = self._parse_stages(mask_iou_stages, num_stages)
@@ -574,7 +585,8 @@ class MaskScoringMixin:
         if not self.with_mask_iou:  # the zero-cost estimate
             for res in results_list:
                 attach_mask_scores(res, res.maskness,
-                                   self.mask_score_as_score)
+                                   self.mask_score_as_score,
+                                   self.mask_score_power)
             return results_list
         iou_head = self.stage_mask_iou_head(self._num_mask_stages() - 1)
         roi_feats = self._mask_iou_feats(x, mask_rois, mask_feats)
@@ -583,7 +595,8 @@ class MaskScoringMixin:
             self._mask_iou_input(iou_head, mask_preds, labels, is_prob))
         return iou_head.predict_mask_ious(iou_preds.split(num_dets),
                                           results_list,
-                                          self.mask_score_as_score)
+                                          self.mask_score_as_score,
+                                          self.mask_score_power)
 
     @staticmethod
     def empty_mask_scores(results_list: List) -> List:

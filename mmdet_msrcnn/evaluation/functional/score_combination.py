@@ -1,0 +1,80 @@
+"""How the classification score and the predicted MaskIoU combine.
+
+The paper ranks masks by ``score * mask_iou``. Since a ranking does not
+change under a monotone map, ``score**a * mask_iou**b`` ranks as
+``score * mask_iou**(b / a)``: one exponent, the power of the MaskIoU, is
+all there is to fit. It is fitted on detections of *training* images (a
+``MaskQualityMetric`` dump of a training split), never on the split that is
+reported, by how well the combined score orders the detections as the
+oracle ``score * true_iou`` does (Spearman correlation): the oracle's
+ordering is the one that reaches the oracle AP.
+"""
+from typing import Dict, Sequence
+
+import numpy as np
+
+from .statistics import correlations
+
+#: Exponents tried by default.
+DEFAULT_POWERS = (0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0, 8.0)
+
+
+def spread_by_true_iou(true_iou, pred_iou,
+                       num_bins: int = 10) -> Dict[str, np.ndarray]:
+    """Mean and standard deviation of the prediction per true-IoU bin.
+
+    Shows how compressed the predicted MaskIoU is: a perfect estimate has
+    the bin centres as means and no spread.
+
+    Args:
+        true_iou (array-like): (N,) true MaskIoU in [0, 1].
+        pred_iou (array-like): (N,) predicted MaskIoU.
+        num_bins (int): Equal-width bins on [0, 1]. Defaults to 10.
+
+    Returns:
+        dict[str, np.ndarray]: ``count`` (B,) int64, ``mean`` and ``std``
+        (B,) float64 of the prediction per bin (nan where empty).
+    """
+    true_iou = np.clip(np.asarray(true_iou, dtype=np.float64), 0., 1.)
+    pred_iou = np.asarray(pred_iou, dtype=np.float64)
+    idx = np.minimum(np.floor(true_iou * num_bins).astype(np.int64),
+                     num_bins - 1)
+    count = np.bincount(idx, minlength=num_bins)
+    with np.errstate(invalid='ignore', divide='ignore'):
+        mean = np.bincount(idx, weights=pred_iou, minlength=num_bins) / count
+        sq = np.bincount(idx, weights=pred_iou**2, minlength=num_bins) / count
+    std = np.sqrt(np.maximum(sq - mean**2, 0.))
+    return dict(count=count.astype(np.int64), mean=mean, std=std)
+
+
+def fit_mask_score_power(score, pred_iou, true_iou,
+                         powers: Sequence[float] = DEFAULT_POWERS
+                         ) -> Dict[str, object]:
+    """The MaskIoU exponent whose mask score best orders as the oracle.
+
+    Args:
+        score (array-like): (N,) classification scores.
+        pred_iou (array-like): (N,) predicted MaskIoU.
+        true_iou (array-like): (N,) true MaskIoU.
+        powers (Sequence[float]): Exponents to try (positive).
+
+    Returns:
+        dict: ``power`` (the best exponent; the smallest on ties),
+        ``spearman`` (dict exponent -> Spearman correlation of
+        ``score * pred_iou**power`` with ``score * true_iou``) and
+        ``spearman_cls`` (the classification score's alone).
+    """
+    score = np.asarray(score, dtype=np.float64)
+    pred = np.clip(np.asarray(pred_iou, dtype=np.float64), 0., 1.)
+    oracle = score * np.asarray(true_iou, dtype=np.float64)
+    if any(p <= 0 for p in powers):
+        raise ValueError(f'powers must be positive, got {list(powers)}.')
+    spearman = {
+        float(p): correlations(score * pred**p, oracle)[1]
+        for p in powers
+    }
+    best = max(sorted(spearman), key=lambda p: (spearman[p], -p))
+    return dict(
+        power=best,
+        spearman=spearman,
+        spearman_cls=correlations(score, oracle)[1])
