@@ -1,0 +1,125 @@
+"""Rankings of one trained model's masks, paired on the same checkpoint.
+
+For each trained config (a work dir of ``tools/benchmark/ablation.py`` or
+``tools/demo.py``: ``<work_dir>/<name>/`` with its checkpoint):
+
+1. detections of ``--num-fit`` *training* images are dumped with
+   ``MaskQualityMetric`` and the exponent of ``scores x mask_ious**p`` is
+   fitted there (``tools/analysis/fit_mask_score_power.py``);
+2. the val set is evaluated once with that power. ``MaskQualityMetric``
+   gives, on the same masks: the classification-score ranking
+   (``score_segm_*``), scores x maskness (``maskness_segm_*``), the mask
+   score (``segm_*``, with the fitted power), the oracle, and the headroom
+   recovered.
+
+    python tools/benchmark/ranking.py --work-dir work_dirs/ranking \\
+        --configs configs/demo/ms-rcnn_r18_fpn_shapes.py ...
+
+Writes ``<work_dir>/<name>/ranking.json`` and prints a table.
+"""
+import argparse
+import glob
+import os.path as osp
+import time
+
+from msrcnn_benchmark.results import save_json
+from msrcnn_benchmark.runs import config_name, setup_registries
+
+REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument('--configs', nargs='+', required=True)
+    parser.add_argument('--work-dir', default='work_dirs/ranking')
+    parser.add_argument('--data-root', default='data/shapes/')
+    parser.add_argument('--num-fit', type=int, default=100,
+                        help='training images the power is fitted on')
+    parser.add_argument('--max-dets', type=int, default=100)
+    return parser.parse_args(argv)
+
+
+def _checkpoint(run_dir: str) -> str:
+    found = sorted(glob.glob(osp.join(run_dir, 'epoch_*.pth')),
+                   key=lambda p: int(p.rsplit('_', 1)[1][:-4]))
+    if not found:
+        raise SystemExit(f'{run_dir}: no epoch_*.pth; train it first.')
+    return found[-1]
+
+
+def _test(config, checkpoint, work_dir, root, split, dump=None,
+          indices=None, power=None, max_dets=100):
+    """Evaluate ``checkpoint`` on a split with MaskQualityMetric only."""
+    from mmengine.config import Config
+    from mmengine.runner import Runner
+    cfg = Config.fromfile(config)
+    cfg.work_dir = work_dir
+    cfg.load_from = checkpoint
+    loader = cfg.test_dataloader
+    loader.dataset.update(
+        data_root=root, ann_file=f'annotations/instances_{split}.json',
+        data_prefix=dict(img=f'images/{split}/'), indices=indices)
+    cfg.test_evaluator = dict(
+        type='mmdet_msrcnn.MaskQualityMetric',
+        ann_file=root + f'annotations/instances_{split}.json',
+        dump_file=dump, max_dets=(1, 10, max_dets))
+    if power is not None:
+        cfg.model.roi_head.mask_score_power = power
+    cfg.train_dataloader = cfg.train_cfg = cfg.optim_wrapper = None
+    cfg.val_dataloader = cfg.val_cfg = cfg.val_evaluator = None
+    cfg.param_scheduler = None
+    cfg.visualizer = None
+    runner = Runner.from_cfg(cfg)
+    return dict(runner.test())
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    setup_registries()
+    from mmdet_msrcnn.evaluation.functional import (fit_mask_score_power,
+                                                    load_records)
+    root = args.data_root.rstrip('/') + '/'
+    rows = []
+    for config in args.configs:
+        name = config_name(config)
+        run_dir = osp.join(args.work_dir, name)
+        ckpt = _checkpoint(run_dir)
+        start = time.time()
+        dump = osp.join(run_dir, 'train_dets.npz')
+        _test(config, ckpt, osp.join(run_dir, 'fit'), root, 'train',
+              dump=dump, indices=args.num_fit, max_dets=args.max_dets)
+        rec = load_records(dump)
+        keep = rec['score'] > 0.05
+        fit = fit_mask_score_power(rec['score'][keep], rec['pred_iou'][keep],
+                                   rec['true_iou'][keep])
+        val = {}
+        for power in sorted({1.0, fit['power']}):
+            metrics = _test(config, ckpt, osp.join(run_dir, f'p{power:g}'),
+                            root, 'val', power=power,
+                            max_dets=args.max_dets)
+            val[str(power)] = {
+                k.split('/', 1)[1]: v
+                for k, v in metrics.items() if k.startswith('mask_quality/')
+            }
+        row = dict(name=name, checkpoint=ckpt, fit=fit, val=val,
+                   seconds=time.time() - start)
+        save_json(row, osp.join(run_dir, 'ranking.json'))
+        rows.append(row)
+    print_table(rows)
+    return rows
+
+
+def print_table(rows) -> None:
+    keys = ('score_segm_mAP', 'maskness_segm_mAP', 'segm_mAP',
+            'oracle_segm_mAP', 'headroom_recovered', 'score_segm_mAP_75',
+            'segm_mAP_75', 'headroom_recovered_75', 'pearson_iou_hits',
+            'spearman_iou')
+    print('config | power | ' + ' | '.join(keys))
+    for row in rows:
+        for power, m in row['val'].items():
+            cells = [f'{m.get(k, float("nan")):.4f}' for k in keys]
+            print(f'{row["name"]} | {power} | ' + ' | '.join(cells))
+
+
+if __name__ == '__main__':
+    main()
