@@ -176,22 +176,8 @@ class MaskScoringMixin:
                 'longer apply to it; delete the option.')
         self._check_host_overrides()
         super().__init__(*args, **kwargs)
-        if mask_score_source not in MASK_SCORE_SOURCES:
-            raise ValueError(
-                f'{type(self).__name__}: mask_score_source='
-                f'{mask_score_source!r}; choose one of {MASK_SCORE_SOURCES}.')
+        self._check_score_source(mask_score_source, mask_iou_head)
         self.mask_score_source = mask_score_source
-        if mask_score_source == 'maskness':
-            if mask_iou_head is not None:
-                raise ValueError(
-                    f"{type(self).__name__}: mask_score_source='maskness' "
-                    'scores without a learned head; set mask_iou_head=None '
-                    "(or mask_score_source='mask_iou' to train it).")
-        elif mask_iou_head is None:
-            raise ValueError(
-                f'{type(self).__name__} needs a `mask_iou_head` config, e.g. '
-                "dict(type='mmdet_msrcnn.MaskIoUHead', num_classes=80), or "
-                "mask_score_source='maskness' to score without one.")
         if not getattr(self, 'with_mask', False):
             raise ValueError(
                 f'{type(self).__name__}: mask scoring needs a mask branch; '
@@ -204,27 +190,8 @@ class MaskScoringMixin:
         self.detach_mask = detach_mask
         num_stages = self._num_mask_stages()
         self.scored_stages = self._parse_stages(mask_iou_stages, num_stages)
-        if mask_iou_head is None:
-            self.mask_iou_head = None
-        elif isinstance(mask_iou_head, (list, tuple)):
-            if len(mask_iou_head) != num_stages:
-                raise ValueError(
-                    f'mask_iou_head has {len(mask_iou_head)} entries but the '
-                    f'RoI head has {num_stages} mask stages; give one config '
-                    '(shared) or one per stage.')
-            for i in self.scored_stages:
-                if mask_iou_head[i] is None:
-                    raise ValueError(
-                        f'mask_iou_head[{i}] is None but stage {i} is in '
-                        f'mask_iou_stages={mask_iou_stages!r}; give it a '
-                        'MaskIoU head config or leave the stage out.')
-            self.mask_iou_head = nn.ModuleList([
-                build_mask_iou_head(cfg) if cfg is not None
-                and i in self.scored_stages else nn.Identity()
-                for i, cfg in enumerate(mask_iou_head)
-            ])
-        else:
-            self.mask_iou_head = build_mask_iou_head(mask_iou_head)
+        self.mask_iou_head = self._build_mask_iou_heads(
+            mask_iou_head, mask_iou_stages, num_stages)
         self.mask_iou_roi_extractor = (
             MODELS.build(mask_iou_roi_extractor)
             if mask_iou_roi_extractor is not None else None)
@@ -238,6 +205,49 @@ class MaskScoringMixin:
         self._check_cfg_keys()
         self.mask_iou_detections = self._parse_detection_training(
             mask_iou_detections)
+
+    # ------------------------------------------------------------------
+    # building
+    def _check_score_source(self, source: str, mask_iou_head) -> None:
+        """``mask_score_source`` and ``mask_iou_head`` that fit together."""
+        if source not in MASK_SCORE_SOURCES:
+            raise ValueError(
+                f'{type(self).__name__}: mask_score_source={source!r}; '
+                f'choose one of {MASK_SCORE_SOURCES}.')
+        if source == 'maskness' and mask_iou_head is not None:
+            raise ValueError(
+                f"{type(self).__name__}: mask_score_source='maskness' "
+                'scores without a learned head; set mask_iou_head=None '
+                "(or mask_score_source='mask_iou' to train it).")
+        if source == 'mask_iou' and mask_iou_head is None:
+            raise ValueError(
+                f'{type(self).__name__} needs a `mask_iou_head` config, e.g. '
+                "dict(type='mmdet_msrcnn.MaskIoUHead', num_classes=80), or "
+                "mask_score_source='maskness' to score without one.")
+
+    def _build_mask_iou_heads(self, cfg: MaskIoUHeadCfg, stages_arg,
+                              num_stages: int) -> Optional[nn.Module]:
+        """One head (shared), one per stage (a list) or none (maskness)."""
+        if cfg is None:
+            return None
+        if not isinstance(cfg, (list, tuple)):
+            return build_mask_iou_head(cfg)
+        if len(cfg) != num_stages:
+            raise ValueError(
+                f'mask_iou_head has {len(cfg)} entries but the RoI head has '
+                f'{num_stages} mask stages; give one config (shared) or one '
+                'per stage.')
+        for i in self.scored_stages:
+            if cfg[i] is None:
+                raise ValueError(
+                    f'mask_iou_head[{i}] is None but stage {i} is in '
+                    f'mask_iou_stages={stages_arg!r}; give it a MaskIoU '
+                    'head config or leave the stage out.')
+        return nn.ModuleList([
+            build_mask_iou_head(c)
+            if c is not None and i in self.scored_stages else nn.Identity()
+            for i, c in enumerate(cfg)
+        ])
 
     # ------------------------------------------------------------------
     # build-time checks
