@@ -8,8 +8,10 @@ in a config's ``custom_imports``, or :mod:`mmdet_msrcnn.utils.safe_checkpoint`
 in code). The synthetic data generator is :mod:`mmdet_msrcnn.synthetic`.
 """
 from .version import __version__  # noqa: F401
-from .registry import DATASETS, METRICS, MODELS, VISUALIZERS  # noqa: F401
+from .registry import DATASETS, HOOKS, METRICS  # noqa: F401
+from .registry import MODELS, VISUALIZERS  # noqa: F401
 from .models import *  # noqa: F401,F403
 from .evaluation import *  # noqa: F401,F403
 from .datasets import *  # noqa: F401,F403
 from .visualization import *  # noqa: F401,F403
+from .engine import *  # noqa: F401,F403

@@ -10,6 +10,7 @@ a lookup imports it. This module imports nothing of ``mmdet_msrcnn``
 (``tests/test_walls.py`` checks it): every subpackage may import it.
 """
 from mmdet.registry import DATASETS as MMDET_DATASETS
+from mmdet.registry import HOOKS as MMDET_HOOKS
 from mmdet.registry import METRICS as MMDET_METRICS
 from mmdet.registry import MODELS as MMDET_MODELS
 from mmdet.registry import VISUALIZERS as MMDET_VISUALIZERS
@@ -30,6 +31,11 @@ DATASETS = Registry(
     parent=MMDET_DATASETS,
     scope='mmdet_msrcnn',
     locations=['mmdet_msrcnn.datasets'])
+HOOKS = Registry(
+    'hook',
+    parent=MMDET_HOOKS,
+    scope='mmdet_msrcnn',
+    locations=['mmdet_msrcnn.engine'])
 VISUALIZERS = Registry(
     'visualizer',
     parent=MMDET_VISUALIZERS,

@@ -7,7 +7,7 @@
 # the cascade's stage_loss_weights do not apply to it.
 _base_ = [
     'mmdet::cascade_rcnn/cascade-mask-rcnn_r50_fpn_1x_coco.py',
-    '../_base_/mmdet_msrcnn_imports.py',
+    '../_base_/mmdet_msrcnn_imports.py', '../_base_/exact_resume.py',
     '../_base_/mask_iou_head.py',
     '../_base_/soft_nms_test.py'
 ]

@@ -148,4 +148,8 @@ default_hooks = dict(
     logger=dict(interval=20),
     checkpoint=dict(interval=max_epochs, max_keep_ckpts=1))
 randomness = dict(seed=0)
+# exact --resume: the checkpoints carry the random-number states (python,
+# numpy, torch, CUDA) and the hook sets them again when training resumes
+# (docs/troubleshooting.md, "Exact resume")
+custom_hooks = [dict(type='mmdet_msrcnn.RNGStateHook')]
 auto_scale_lr = dict(enable=False, base_batch_size=4)

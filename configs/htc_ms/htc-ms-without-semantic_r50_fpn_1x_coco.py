@@ -6,7 +6,7 @@
 # the mask information flow is added), scores the final mask.
 _base_ = [
     'mmdet::htc/htc-without-semantic_r50_fpn_1x_coco.py',
-    '../_base_/mmdet_msrcnn_imports.py',
+    '../_base_/mmdet_msrcnn_imports.py', '../_base_/exact_resume.py',
     '../_base_/mask_iou_head.py',
     '../_base_/soft_nms_test.py'
 ]

@@ -6,7 +6,7 @@
 # mask RoI feature after the semantic fusion.
 _base_ = [
     'mmdet::htc/htc_r50_fpn_1x_coco.py',
-    '../_base_/mmdet_msrcnn_imports.py',
+    '../_base_/mmdet_msrcnn_imports.py', '../_base_/exact_resume.py',
     '../_base_/mask_iou_head.py',
     '../_base_/soft_nms_test.py'
 ]

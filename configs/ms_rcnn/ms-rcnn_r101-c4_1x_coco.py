@@ -4,7 +4,7 @@
 # (2048 x 7 x 7) and the mask is 14 x 14, so the MaskIoU head is sized to it.
 _base_ = [
     'mmdet::mask_rcnn/mask-rcnn_r50-caffe-c4_1x_coco.py',
-    '../_base_/mmdet_msrcnn_imports.py',
+    '../_base_/mmdet_msrcnn_imports.py', '../_base_/exact_resume.py',
     '../_base_/soft_nms_test.py'
 ]
 model = dict(

@@ -3,7 +3,7 @@
 # This file adds only the mask scoring; the others inherit from it.
 _base_ = [
     'mmdet::mask_rcnn/mask-rcnn_r50_fpn_1x_coco.py',
-    '../_base_/mmdet_msrcnn_imports.py',
+    '../_base_/mmdet_msrcnn_imports.py', '../_base_/exact_resume.py',
     '../_base_/mask_iou_head.py',
     '../_base_/soft_nms_test.py'
 ]

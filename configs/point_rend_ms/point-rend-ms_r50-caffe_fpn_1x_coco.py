@@ -9,7 +9,7 @@
 # = 224 px a side, adaptively max-pooled to 14 x 14.
 _base_ = [
     'mmdet::point_rend/point-rend_r50-caffe_fpn_ms-1x_coco.py',
-    '../_base_/mmdet_msrcnn_imports.py',
+    '../_base_/mmdet_msrcnn_imports.py', '../_base_/exact_resume.py',
     '../_base_/mask_iou_head.py',
     '../_base_/soft_nms_test.py'
 ]

@@ -6,7 +6,7 @@
 # `mask_scores` = scores x predicted MaskIoU.
 _base_ = [
     'mmdet::queryinst/queryinst_r50_fpn_1x_coco.py',
-    '../_base_/mmdet_msrcnn_imports.py', '../_base_/mask_iou_head.py'
+    '../_base_/mmdet_msrcnn_imports.py', '../_base_/exact_resume.py', '../_base_/mask_iou_head.py'
 ]
 
 model = dict(

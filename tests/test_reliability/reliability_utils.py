@@ -101,6 +101,39 @@ def runner_cfg(data_root: str,
     return cfg
 
 
+def epoch_runner_cfg(data_root: str,
+                     work_dir: str,
+                     max_epochs: int = 2,
+                     batch_size: int = 4,
+                     random_flip: bool = True) -> Config:
+    """:func:`runner_cfg` as an epoch-based run with a checkpoint per epoch.
+
+    8 images in batches of 4: 2 iterations per epoch. ``random_flip`` adds
+    the demo's ``RandomFlip`` (numpy's global generator, in the main process
+    with ``num_workers=0``) on top of the RoI samplers' torch draws. The
+    learning rate still changes at every iteration.
+    """
+    cfg = runner_cfg(data_root, work_dir, batch_size=batch_size)
+    if random_flip:
+        pipeline = cfg.train_dataloader.dataset.pipeline
+        pipeline.insert(-1, dict(type='RandomFlip', prob=0.5))
+    iters = max_epochs * -(-NUM_TRAIN // batch_size)
+    cfg.train_cfg = dict(
+        type='EpochBasedTrainLoop', max_epochs=max_epochs, val_interval=10**6)
+    cfg.param_scheduler = [
+        dict(
+            type='LinearLR',
+            start_factor=0.1,
+            by_epoch=False,
+            begin=0,
+            end=iters)
+    ]
+    cfg.default_hooks.checkpoint = dict(
+        type='CheckpointHook', interval=1, by_epoch=True, max_keep_ckpts=-1)
+    cfg.log_processor = dict(type='LogProcessor', window_size=1, by_epoch=True)
+    return cfg
+
+
 def add_test_loop(cfg: Config, data_root: str) -> Config:
     """Test on the val images with CocoMetric (segm) and our metric."""
     import os.path as osp
@@ -119,9 +152,10 @@ def add_test_loop(cfg: Config, data_root: str) -> Config:
 class ReseedHook(Hook):
     """Seed every RNG from the iteration number before each iteration.
 
-    mmengine checkpoints do not hold the RNG states, so the random RoI
-    sampling after a resume would differ from the uninterrupted run. With
-    this hook the randomness of an iteration depends on its index only.
+    The randomness of an iteration then depends on its index only, whatever
+    the checkpoint holds. The shared ``trained_run`` uses it; the
+    exact-resume tests do without (``reseed=False``): there the demo
+    configs' ``mmdet_msrcnn.RNGStateHook`` restores the RNG states.
     """
 
     priority = 'HIGHEST'
@@ -154,32 +188,45 @@ class RecordHook(Hook):
 
 
 class StopHook(Hook):
-    """Interrupt training after ``stop_iter`` iterations (a crash)."""
+    """Interrupt training (a crash) after an iteration or an epoch.
+
+    Args:
+        stop_iter (int, optional): Stop after this many iterations.
+        stop_epoch (int, optional): Stop after this many epochs.
+    """
 
     priority = 'LOWEST'  # after the checkpoint hook
 
-    def __init__(self, stop_iter):
+    def __init__(self, stop_iter=None, stop_epoch=None):
         self.stop_iter = stop_iter
+        self.stop_epoch = stop_epoch
 
     def after_train_iter(self,
                          runner,
                          batch_idx,
                          data_batch=None,
                          outputs=None):
-        if runner.iter + 1 >= self.stop_iter:
+        if self.stop_iter is not None and runner.iter + 1 >= self.stop_iter:
             raise Interrupted(f'stopped after iteration {runner.iter + 1}')
+
+    def after_train_epoch(self, runner):
+        if (self.stop_epoch is not None
+                and runner.epoch + 1 >= self.stop_epoch):
+            raise Interrupted(f'stopped after epoch {runner.epoch + 1}')
 
 
 class Interrupted(RuntimeError):
     """Raised by :class:`StopHook`."""
 
 
-def train_runner(cfg: Config, stop_iter=None):
+def train_runner(cfg: Config, stop_iter=None, stop_epoch=None, reseed=True):
     """Build a runner from ``cfg``, train it, return it and its records.
 
     Args:
-        cfg (Config): From :func:`runner_cfg`.
+        cfg (Config): From :func:`runner_cfg` or :func:`epoch_runner_cfg`.
         stop_iter (int, optional): Interrupt after this iteration.
+        stop_epoch (int, optional): Interrupt after this epoch.
+        reseed (bool): Register :class:`ReseedHook`. Defaults to True.
 
     Returns:
         tuple[Runner, list[dict]]: The runner and per-iteration records.
@@ -187,10 +234,11 @@ def train_runner(cfg: Config, stop_iter=None):
     from mmengine.runner import Runner
     runner = Runner.from_cfg(cfg)
     recorder = RecordHook()
-    runner.register_hook(ReseedHook())
+    if reseed:
+        runner.register_hook(ReseedHook())
     runner.register_hook(recorder)
-    if stop_iter is not None:
-        runner.register_hook(StopHook(stop_iter))
+    if stop_iter is not None or stop_epoch is not None:
+        runner.register_hook(StopHook(stop_iter, stop_epoch))
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # two shared cores
     try:
