@@ -16,9 +16,12 @@ from mmengine.logging import HistoryBuffer
 from mmengine.runner import load_checkpoint
 
 from helpers import REPO_ROOT, build_model, load_tool, tiny_model_cfg
-from reliability_utils import add_test_loop, runner_cfg, without_yapf
+from training_utils import add_test_loop, runner_cfg, without_yapf
 
 from mmdet_msrcnn.utils import load_checkpoint_safely
+
+# one intra-op thread, as every test that runs a training (tests/conftest.py)
+pytestmark = pytest.mark.usefixtures('one_thread')
 
 
 def test_import_keeps_weights_only_on():

@@ -8,7 +8,10 @@ import pytest
 import torch
 
 from helpers import REPO_ROOT, load_tool
-from reliability_utils import add_test_loop, runner_cfg
+from training_utils import add_test_loop, runner_cfg
+
+# one intra-op thread, as every test that runs a training (tests/conftest.py)
+pytestmark = pytest.mark.usefixtures('one_thread')
 
 
 def load_train_tool():

@@ -19,7 +19,10 @@ import pytest
 import torch
 
 from helpers import REPO_ROOT
-from reliability_utils import runner_cfg, without_yapf
+from training_utils import runner_cfg, without_yapf
+
+# one intra-op thread, as every test that runs a training (tests/conftest.py)
+pytestmark = pytest.mark.usefixtures('one_thread')
 
 DUMP_HOOK = textwrap.dedent('''
     import os

@@ -1,4 +1,4 @@
-"""Helpers of the reliability tests: tiny runner configs and test hooks.
+"""Helpers of the training-run tests: tiny runner configs and test hooks.
 
 Everything is sized for two shared CPU cores: 8 training images of 64 px,
 batch 2, a few iterations of the slim demo model.

@@ -19,6 +19,9 @@ from helpers import build_model, tiny_model_cfg
 from mmdet_msrcnn.models import MaskIoUHead
 from mmdet_msrcnn.models.utils import gt_areas_in_and_out
 
+# one intra-op thread, as every test that runs a training (tests/conftest.py)
+pytestmark = pytest.mark.usefixtures('one_thread')
+
 H = W = 16
 M = 4
 NUM_CLASSES = 4

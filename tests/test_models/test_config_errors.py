@@ -11,6 +11,9 @@ from helpers import REPO_ROOT, build_model, demo_batch, tiny_model_cfg
 
 from mmdet_msrcnn.models import MaskIoUHead
 
+# one intra-op thread, as every test that runs a training (tests/conftest.py)
+pytestmark = pytest.mark.usefixtures('one_thread')
+
 NUM_CLASSES = 4
 
 

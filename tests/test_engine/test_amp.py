@@ -13,6 +13,9 @@ from mmengine.config import Config
 
 from helpers import REPO_ROOT, build_model, demo_batch, tiny_model_cfg
 
+# one intra-op thread, as every test that runs a training (tests/conftest.py)
+pytestmark = pytest.mark.usefixtures('one_thread')
+
 NUM_CLASSES = 4
 AMP_CONFIG = f'{REPO_ROOT}/configs/ms_rcnn/ms-rcnn_r50_fpn_amp-1x_coco.py'
 

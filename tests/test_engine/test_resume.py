@@ -34,8 +34,11 @@ from helpers import REPO_ROOT, load_tool
 from mmdet_msrcnn.engine import RNGStateHook, get_rng_state, set_rng_state
 from mmdet_msrcnn.engine.hooks import rng_state_hook
 from mmdet_msrcnn.utils import runner_checkpoint_types_allowed
-from reliability_utils import (epoch_runner_cfg, runner_cfg, train_runner,
+from training_utils import (epoch_runner_cfg, runner_cfg, train_runner,
                                without_yapf)
+
+# one intra-op thread, as every test that runs a training (tests/conftest.py)
+pytestmark = pytest.mark.usefixtures('one_thread')
 
 #: "Float tolerance" of the exact-resume comparisons.
 TOL = dict(rtol=1e-6, atol=1e-7)

@@ -18,6 +18,9 @@ from helpers import build_model, tiny_model_cfg
 from mmdet_msrcnn.datasets import CheckedCocoDataset, InvalidAnnotationWarning
 from mmdet_msrcnn.registry import DATASETS
 
+# one intra-op thread, as every test that runs a training (tests/conftest.py)
+pytestmark = pytest.mark.usefixtures('one_thread')
+
 H = W = 32
 CLASSES = ('ellipse', 'ring', 'star', 'crescent')
 SQUARE = [[4., 4., 14., 4., 14., 14., 4., 14.]]  # 10 x 10 polygon
