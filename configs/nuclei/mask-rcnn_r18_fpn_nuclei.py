@@ -80,6 +80,7 @@ train_dataloader = dict(
     dataset=dict(
         data_root=data_root,
         metainfo=metainfo,
+        num_classes=num_classes,
         ann_file='annotations/instances_train.json',
         data_prefix=dict(img='images/'),
         pipeline=train_pipeline))
