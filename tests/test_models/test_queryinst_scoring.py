@@ -75,8 +75,8 @@ def test_outputs_equal_the_host_on_the_same_weights(model):
         assert ((res.mask_ious >= 0) & (res.mask_ious <= 1)).all()
         torch.testing.assert_close(res.mask_scores,
                                    res.scores * res.mask_ious)
-        assert set(res.keys()) == set(ref.keys()) | {'mask_ious',
-                                                     'mask_scores'}
+        assert set(res.keys()) == set(ref.keys()) | {
+            'mask_ious', 'mask_scores', 'maskness'}
 
 
 def test_fewer_detections_than_queries(model):
