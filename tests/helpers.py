@@ -107,3 +107,19 @@ def steady_boxes(model):
             head.fc_reg.weight.zero_()
             head.fc_reg.bias.zero_()
     return model
+
+
+def checked_coco_dataset(root, classes, pipeline=(), **kwargs):
+    """A ``CheckedCocoDataset`` on ``<root>/annotations.json`` and
+    ``<root>/images/`` (the hand-made sets of the dataset tests)."""
+    from mmdet_msrcnn.registry import DATASETS
+    cfg = dict(
+        type='mmdet_msrcnn.CheckedCocoDataset',
+        data_root=str(root),
+        ann_file='annotations.json',
+        data_prefix=dict(img='images/'),
+        metainfo=dict(classes=classes),
+        pipeline=list(pipeline),
+        test_mode=True)
+    cfg.update(kwargs)
+    return DATASETS.build(cfg)

@@ -13,7 +13,7 @@ import pytest
 import torch
 from pycocotools import mask as mask_util
 
-from helpers import build_model, tiny_model_cfg
+from helpers import build_model, checked_coco_dataset, tiny_model_cfg
 
 from mmdet_msrcnn.datasets import CheckedCocoDataset, InvalidAnnotationWarning
 from mmdet_msrcnn.registry import DATASETS
@@ -71,16 +71,7 @@ def write_set(root, content, num_images=1):
 
 
 def dataset(root, pipeline=(), **kwargs):
-    cfg = dict(
-        type='mmdet_msrcnn.CheckedCocoDataset',
-        data_root=str(root),
-        ann_file='annotations.json',
-        data_prefix=dict(img='images/'),
-        metainfo=dict(classes=CLASSES),
-        pipeline=list(pipeline),
-        test_mode=True)
-    cfg.update(kwargs)
-    return DATASETS.build(cfg)
+    return checked_coco_dataset(root, CLASSES, pipeline, **kwargs)
 
 
 def test_registered_and_a_coco_dataset():

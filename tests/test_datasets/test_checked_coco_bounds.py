@@ -17,10 +17,11 @@ import numpy as np
 import pytest
 from pycocotools import mask as mask_util
 
+from helpers import checked_coco_dataset
+
 from mmdet_msrcnn.datasets import checked_coco
 from mmdet_msrcnn.datasets.checked_coco import (InvalidAnnotationWarning,
                                                 OtherCategoryWarning)
-from mmdet_msrcnn.registry import DATASETS
 
 H = W = 32
 CLASSES = ('ellipse', 'ring', 'star', 'crescent')
@@ -70,16 +71,7 @@ def write_set(root, content, num_images=None):
 
 
 def dataset(root, pipeline=(), **kwargs):
-    cfg = dict(
-        type='mmdet_msrcnn.CheckedCocoDataset',
-        data_root=str(root),
-        ann_file='annotations.json',
-        data_prefix=dict(img='images/'),
-        metainfo=dict(classes=CLASSES),
-        pipeline=list(pipeline),
-        test_mode=True)
-    cfg.update(kwargs)
-    return DATASETS.build(cfg)
+    return checked_coco_dataset(root, CLASSES, pipeline, **kwargs)
 
 
 def assert_rejected(root, bad, reason):
