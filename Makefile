@@ -35,12 +35,18 @@ $(STAMP)/project: setup.cfg setup.py $(STAMP)/runtime
 	$(PIP) install -q --no-build-isolation --no-deps -e .
 	touch $@
 
+# The optional deploy extras (mmdeploy, onnx, onnxruntime): the tests need
+# them for tests/test_deployment, which skip without them.
+$(STAMP)/deploy: requirements/deploy.txt $(STAMP)/runtime
+	$(PIP) install -q -r requirements/deploy.txt
+	touch $@
+
 # The README's test command (CI runs exactly this).
-test: env
+test: env $(STAMP)/deploy
 	$(VPY) -m pytest -q $(PYTEST_ARGS) tests
 
 # Long runs (marked `slow`) as well.
-test-all: env
+test-all: env $(STAMP)/deploy
 	$(VPY) -m pytest -q -m "slow or not slow" tests
 
 # The main job: synthetic shapes set, train MS R-CNN, evaluate, plots.

@@ -3,6 +3,9 @@
 * :mod:`mmdet_msrcnn.registry` imports nothing of ours (every room may
   import it), and each of its registries names an importable location that
   registers into it.
+* The optional ``mmdet_msrcnn.deployment`` (the ``deploy`` extras) stays
+  out of the core: ``import mmdet_msrcnn`` loads neither it nor mmdeploy,
+  and no other room imports it.
 * ``mmdet_msrcnn.models`` never imports ``evaluation`` or ``datasets``; the
   metric (``mmdet_msrcnn.evaluation``) never imports ``models``.
 * ``import mmdet_msrcnn`` changes no process-wide state: torch's
@@ -171,6 +174,31 @@ def test_no_import_across_walls_in_source(room):
         for path, module in files
         for line, target in _imported_modules(path, module)
         if inside(target, forbidden)
+    ]
+    assert crossed == []
+
+
+#: Loaded only by who asks for it (the optional ``deploy`` extras).
+OPTIONAL = ('mmdet_msrcnn.deployment', 'mmdeploy', 'onnx', 'onnxruntime')
+
+
+def test_package_import_leaves_deployment_out():
+    loaded = probe(
+        textwrap.dedent('''
+        import mmdet_msrcnn
+        print(json.dumps(sorted(sys.modules)))
+        '''))
+    assert 'mmdet_msrcnn.models' in loaded  # the real package was imported
+    assert [m for m in loaded if inside(m, OPTIONAL)] == []
+
+
+def test_no_room_imports_deployment_in_source():
+    crossed = [
+        f'{osp.relpath(path, REPO_ROOT)}:{line} imports {target}'
+        for path, module in _package_modules('mmdet_msrcnn')
+        if not inside(module, ('mmdet_msrcnn.deployment', ))
+        for line, target in _imported_modules(path, module)
+        if inside(target, OPTIONAL)
     ]
     assert crossed == []
 
