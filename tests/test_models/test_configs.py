@@ -2,6 +2,10 @@
 
 Parametrised over the folder, so a new config is covered automatically.
 Pretrained weights are switched off; inputs are a tiny random batch.
+``configs/deploy/`` holds mmdeploy configs (no ``model``) and is left out.
+The single-stage / query hosts (RTMDet-Ins, SOLOv2, CondInst, Mask2Former,
+scored or not) are slimmed (``detector_scoring_utils``) and their scored
+predictions compared with the plain mmdet host on the same weights.
 """
 import glob
 import os.path as osp
@@ -10,14 +14,20 @@ import pytest
 import torch
 from mmengine.config import Config
 
+from detector_scoring_utils import (detector_cfg, host_twin, is_detector_level,
+                                    num_classes_of, predict)
 from helpers import (REPO_ROOT, build_model, demo_batch, slim_queryinst,
                      steady_boxes, strip_pretrained)
 
+# one intra-op thread: the two cores are shared with other jobs, and two
+# threads on a busy core run many times slower
+pytestmark = pytest.mark.usefixtures('one_thread')
+
 CONFIGS = sorted(
-    osp.relpath(p, REPO_ROOT)
-    for p in glob.glob(osp.join(REPO_ROOT, 'configs', '**', '*.py'),
-                       recursive=True)
-    if '_base_' not in p)
+    osp.relpath(p, REPO_ROOT) for p in glob.glob(
+        osp.join(REPO_ROOT, 'configs', '**', '*.py'), recursive=True)
+    if '_base_' not in p and not osp.relpath(p, REPO_ROOT).startswith(
+        osp.join('configs', 'deploy') + osp.sep))
 
 
 def _num_classes(model_cfg):
@@ -40,12 +50,54 @@ def _scored_stages(model_cfg):
 def test_configs_found():
     assert any('ms_rcnn' in c for c in CONFIGS)
     assert any('demo' in c for c in CONFIGS)
+    assert any('rtmdet_ins_ms' in c for c in CONFIGS)
+    assert not any(c.startswith('configs/deploy/') for c in CONFIGS)
+
+
+def check_detector_level_config(config, cfg):
+    """A single-stage / query host config: train one step and predict.
+
+    Scored configs: ``loss_mask_iou`` finite, the scorer's gradients
+    non-zero, ``mask_ious`` in [0, 1] and ``scores`` equal to the plain
+    mmdet host's on the same weights.
+    """
+    model_cfg = detector_cfg(cfg, config)
+    scored = 'mask_scorer' in model_cfg
+    model = build_model(model_cfg)
+    num_classes = num_classes_of(model)
+    model.train()
+    losses = model.loss(*demo_batch(model, num_classes, size=64))
+    loss = sum(
+        sum(v) if isinstance(v, (list, tuple)) else v
+        for k, v in losses.items() if 'loss' in k)
+    assert torch.isfinite(loss)
+    loss.backward()
+    if scored:
+        assert torch.isfinite(losses['loss_mask_iou'])
+        grads = [p.grad for p in model.mask_scorer.parameters()]
+        assert all(g is not None for g in grads)
+        assert sum(g.abs().sum() for g in grads) > 0
+    else:
+        assert 'loss_mask_iou' not in losses
+    inst = predict(model, num_classes)[0]
+    assert len(inst) > 0 and inst.masks.shape[0] == len(inst)
+    if not scored:
+        assert 'mask_ious' not in inst
+        return
+    assert ((inst.mask_ious >= 0) & (inst.mask_ious <= 1)).all()
+    assert torch.equal(inst.mask_scores, inst.scores * inst.mask_ious)
+    host = predict(host_twin(model, model_cfg), num_classes)[0]
+    assert torch.equal(inst.scores, host.scores)
+    assert torch.equal(inst.labels, host.labels)
+    assert torch.equal(inst.masks, host.masks)
 
 
 @pytest.mark.parametrize('config', CONFIGS)
 def test_config_trains_and_predicts(config):
     cfg = Config.fromfile(osp.join(REPO_ROOT, config))
     model_cfg = cfg.model
+    if is_detector_level(model_cfg):
+        return check_detector_level_config(config, cfg)
     strip_pretrained(model_cfg)
     queryinst = 'queryinst' in config
     if queryinst:  # 256 channels, six stages: slimmed to stay fast
@@ -59,8 +111,8 @@ def test_config_trains_and_predicts(config):
     # HTC keeps its semantic branch in the RoI head
     semantic = 'semantic_head' in model_cfg.get('roi_head', {})
     model.train()
-    losses = model.loss(*demo_batch(
-        model, num_classes, size=size, with_semantic=semantic))
+    losses = model.loss(
+        *demo_batch(model, num_classes, size=size, with_semantic=semantic))
     scored = model_cfg.roi_head.get('mask_iou_head') is not None
     # configs/demo/mmdet-ms-rcnn_*: mmdet's own MS R-CNN, for comparisons
     ours = str(model_cfg.roi_head.type).startswith('mmdet_msrcnn.')
@@ -76,7 +128,10 @@ def test_config_trains_and_predicts(config):
     model.test_cfg.rcnn.score_thr = 0.0
     with torch.no_grad():
         results = model.predict(*demo_batch(
-            model, num_classes, size=size, training=False,
+            model,
+            num_classes,
+            size=size,
+            training=False,
             with_semantic=semantic))
     inst = results[0].pred_instances
     assert len(inst) > 0
