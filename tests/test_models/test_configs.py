@@ -5,7 +5,10 @@ Pretrained weights are switched off; inputs are a tiny random batch.
 ``configs/deploy/`` holds mmdeploy configs (no ``model``) and is left out.
 The single-stage / query hosts (RTMDet-Ins, SOLOv2, CondInst, Mask2Former,
 scored or not) are slimmed (``detector_scoring_utils``) and their scored
-predictions compared with the plain mmdet host on the same weights.
+predictions compared with the plain mmdet host on the same weights. Every
+scored config must give the scorer non-zero gradients; a config that
+freezes the detector (``FreezeDetectorHook``, configs/upgrade/) none to
+anything else.
 """
 import glob
 import os.path as osp
@@ -13,6 +16,8 @@ import os.path as osp
 import pytest
 import torch
 from mmengine.config import Config
+
+from mmdet_msrcnn.engine import freeze_detector
 
 from detector_scoring_utils import (detector_cfg, host_twin, is_detector_level,
                                     num_classes_of, predict)
@@ -105,6 +110,11 @@ def test_config_trains_and_predicts(config):
     model = build_model(model_cfg)
     if queryinst:
         steady_boxes(model)
+    # configs/upgrade/*: only the scorer trains (the hook's freezing)
+    frozen = any('FreezeDetectorHook' in str(h.get('type'))
+                 for h in cfg.get('custom_hooks', []))
+    if frozen:
+        freeze_detector(model)
     # mmcv's CPU deformable conv needs C5 (stride 32) of at least 3 x 3
     size = 96 if 'dconv' in config else 64
     num_classes = _num_classes(model_cfg)
@@ -124,6 +134,15 @@ def test_config_trains_and_predicts(config):
                for k, v in losses.items() if 'loss' in k)
     assert torch.isfinite(loss)
     loss.backward()
+    if scored:  # the scorer learns; a frozen detector gets no gradient
+        named = list(model.named_parameters())
+        head_grads = [p.grad for n, p in named if 'mask_iou_head' in n]
+        assert head_grads and all(g is not None for g in head_grads)
+        assert sum(g.abs().sum() for g in head_grads) > 0
+        if frozen:
+            leaked = [n for n, p in named
+                      if 'mask_iou_head' not in n and p.grad is not None]
+            assert leaked == []
     model.eval()
     model.test_cfg.rcnn.score_thr = 0.0
     with torch.no_grad():
