@@ -270,10 +270,9 @@ class DetectionMaskScorer(BaseModule):
             (the label's prediction clamped to [0, 1]) and ``mask_scores``
             (``scores * mask_ious``).
         """
-        rois, grids, nums = self.detection_inputs(results_list,
-                                                  batch_img_metas, rescaled,
-                                                  box_source)
-        preds = self(feats, rois.to(feats[0].device), grids.to(feats[0]))
+        preds = self.score(feats, results_list, batch_img_metas, rescaled,
+                           box_source)
+        nums = [len(results) for results in results_list]
         return self.mask_iou_head.predict_mask_ious(
             list(preds.split(nums)), results_list)
 
