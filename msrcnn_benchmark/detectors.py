@@ -127,8 +127,14 @@ def build_detectors(cfgs, device, seed, cls_scale=1.0, only=None):
 
 
 def num_classes_of(model) -> int:
-    """Number of object classes of a detector's bbox head."""
-    return model.roi_head.bbox_head.num_classes
+    """Number of object classes of a detector (RoI or single-stage head)."""
+    roi_head = getattr(model, 'roi_head', None)
+    for head in (getattr(roi_head, 'bbox_head', None),
+                 getattr(model, 'bbox_head', None),
+                 getattr(model, 'mask_head', None)):
+        if head is not None and hasattr(head, 'num_classes'):
+            return head.num_classes
+    raise TypeError(f'{type(model).__name__}: no head with num_classes.')
 
 
 def set_score_thr(model, thr: float) -> None:

@@ -8,6 +8,7 @@ import torch
 
 from .rows import IMPL_NAMES, IMPLS, TARGET_KINDS
 from .timing import paired_ratio
+from .train_cost import markdown_train_cost
 
 
 def other_jobs() -> list:
@@ -361,6 +362,7 @@ def markdown(report: dict) -> str:
     lines += _md_flops_table(report['flops'])
     lines += _md_checks_table(report['checks'])
     lines += _md_train_breakdown(report.get('train_breakdown', {}))
+    lines += markdown_train_cost(report.get('train_cost', {}))
     for key, phases in report.get('phases', {}).items():
         lines += _md_phases(key, phases)
     for key, text in report.get('profile', {}).items():

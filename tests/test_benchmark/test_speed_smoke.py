@@ -83,3 +83,67 @@ def test_flops_checks_and_markdown(smoke_report):
     }
     assert '| MaskIoU targets | ours (ms)' in markdown
     assert 'ours MS R-CNN' in markdown
+
+
+def test_training_cost_of_options_and_hosts(smoke_report):
+    from msrcnn_benchmark.train_cost import DEMO_VARIANTS
+    _, report, markdown = smoke_report
+    cost = report['train_cost']
+    assert list(cost) == [key for key, *_ in DEMO_VARIANTS]
+    for key, row in cost.items():
+        assert row['ms']['median'] > 0, key
+        if row['base'] is not None:
+            assert row['vs_base']['ratio'] > 0, key
+    # no scorer: nothing regressed, no head
+    for key in ('mask_rcnn', 'rtmdet_ins', 'solov2'):
+        assert cost[key]['scorer_rois'] is None
+        assert cost[key]['head_macs_per_roi'] is None
+    # the options that train on detections regress more RoIs than the
+    # paper's positives; every scorer regresses some
+    paper = cost['paper']['scorer_rois']
+    assert paper > 0
+    assert cost['dets']['scorer_rois'] > paper
+    assert cost['dets_balanced']['scorer_rois'] == cost['dets']['scorer_rois']
+    assert cost['rtmdet_ins_ms']['scorer_rois'] > 0
+    assert cost['solov2_ms']['scorer_rois'] > 0
+    # the frozen upgrade trains the MaskIoU head's parameters only
+    head_params = (cost['paper']['trainable_params'] -
+                   cost['mask_rcnn']['trainable_params'])
+    assert cost['frozen_upgrade']['trainable_params'] == head_params
+    assert cost['light_head']['head_macs_per_roi'] < \
+        cost['paper']['head_macs_per_roi'] / 4
+    assert '| ours + own detections + 10-bin balancing |' in markdown
+
+
+def _head_macs_by_formula(head) -> int:
+    """conv 3x3 layers on (maxpooled mask + feature), then the fcs."""
+    size = head.roi_feat_size
+    macs, channels = 0, head.in_channels + 1
+    for i, conv in enumerate(head.convs):
+        stride = 2 if i == len(head.convs) - 1 else 1
+        size = size // stride
+        out = conv.out_channels
+        macs += size * size * out * channels * 9
+        channels = out
+    features = channels * size * size
+    for fc in head.fcs:
+        macs += features * fc.out_features
+        features = fc.out_features
+    return macs + features * head.num_classes
+
+
+@pytest.mark.parametrize('overrides,expected', [
+    (dict(), 24_464_640),  # demo head: 4 convs x 64, 2 fcs x 256
+    (dict(num_convs=2, conv_out_channels=32, num_fcs=1,
+          fc_out_channels=128), 4_321_920),  # the light head
+])
+def test_head_macs_per_roi_by_hand(overrides, expected):
+    import torch
+    from mmdet_msrcnn.models import MaskIoUHead
+    from msrcnn_benchmark.train_cost import head_macs_per_roi
+    head = MaskIoUHead(
+        num_classes=4, roi_feat_size=14, mask_size=28, in_channels=64,
+        conv_out_channels=overrides.pop('conv_out_channels', 64),
+        fc_out_channels=overrides.pop('fc_out_channels', 256), **overrides)
+    assert _head_macs_by_formula(head) == expected
+    assert head_macs_per_roi(head, torch.device('cpu')) == expected

@@ -21,7 +21,11 @@ RoI head differs. Measured, as medians over ``--repeat`` runs after
 * MaskIoU target computation alone, ours against mmdet's, for 64 / 512 /
   2048 positive RoIs with bitmap and polygon ground truth;
 * peak memory of a training step (a fresh subprocess per model on CPU);
-* FLOPs (multiply-adds) of the heads per RoI and of the whole model.
+* FLOPs (multiply-adds) of the heads per RoI and of the whole model;
+* with ``--model demo`` (or ``--smoke``): one training iteration of each
+  scoring option (``configs/ranking``, the frozen upgrade) against Mask
+  R-CNN and the paper's training, and of the scored single-stage hosts
+  against the same host without scoring (:mod:`msrcnn_benchmark.train_cost`).
 
 The measurements live in :mod:`msrcnn_benchmark`; this script parses
 the arguments, runs them in order and writes the report.
@@ -58,6 +62,7 @@ from msrcnn_benchmark.report import (evaluate, markdown, other_jobs,
 from msrcnn_benchmark.rows import ROW_SPECS  # noqa: F401
 from msrcnn_benchmark.rows import IMPLS, in_table_order, make_row
 from msrcnn_benchmark.targets import bench_targets, per_roi_loop_check
+from msrcnn_benchmark.train_cost import bench_train_cost
 from msrcnn_benchmark.torchvision_ops import choose_cuda_ops
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
@@ -134,6 +139,11 @@ def parse_args(argv=None):
         '--skip-memory',
         action='store_true',
         help='do not spawn the peak-memory subprocesses')
+    parser.add_argument(
+        '--skip-train-cost',
+        action='store_true',
+        help='do not time the training options and scored hosts '
+        '(demo-size configs; run with --model demo or --smoke)')
     parser.add_argument('--mem-worker', choices=IMPLS, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     preset = PRESETS['smoke' if args.smoke else args.model]
@@ -192,6 +202,10 @@ def run(args):
     info_b1 = info['infer_b1_100']['ours']
     report['flops'] = flops_report(models, args, device, info_b1['proposals'],
                                    int(round(info_b1['dets_per_img'])))
+    if args.model == 'demo' or args.smoke:
+        if not args.skip_train_cost:
+            log('training cost of the options and hosts ...')
+            report['train_cost'] = bench_train_cost(args, device, REPO_ROOT)
     if args.profile:
         log('profile ...')
         report['profile'] = profile_ours(models, steps, args, device)
