@@ -167,13 +167,17 @@ class TrainStep:
 
     def __init__(self, model, data, seed):
         self.model = model
-        self.inputs, self.samples = data
+        self.inputs, self._samples = data
+        # some heads convert the ground truth in place (RTMDet-Ins: masks
+        # to a tensor): every step gets its own copy (made in ``reset``)
+        self.samples = copy.deepcopy(self._samples)
         self.seed = seed
         self.snapshot = copy.deepcopy(model.state_dict())
         self.optim = torch.optim.SGD(
             model.parameters(), lr=0.02, momentum=0.9, weight_decay=1e-4)
 
     def reset(self) -> None:
+        self.samples = copy.deepcopy(self._samples)
         self.model.load_state_dict(self.snapshot)
         self.model.train()
         torch.manual_seed(self.seed)

@@ -147,3 +147,24 @@ def test_head_macs_per_roi_by_hand(overrides, expected):
         fc_out_channels=overrides.pop('fc_out_channels', 256), **overrides)
     assert _head_macs_by_formula(head) == expected
     assert head_macs_per_roi(head, torch.device('cpu')) == expected
+
+
+def test_training_cost_repeats_a_host_that_converts_its_ground_truth():
+    """RTMDet-Ins turns the gt masks into a tensor inside its loss: a
+    second timed step must still get BitmapMasks (a copy per step)."""
+    import types
+
+    import torch
+    from msrcnn_benchmark.detectors import init_scope, quiet_logs
+    from msrcnn_benchmark.train_cost import DEMO_VARIANTS, bench_train_cost
+    from helpers import REPO_ROOT
+    init_scope()
+    variants = [v for v in DEMO_VARIANTS if v[0].startswith('rtmdet')]
+    args = types.SimpleNamespace(train_batch=1, size=(64, 64), num_gt=2,
+                                 seed=0, repeat=2, warmup=1, cls_scale=30.0)
+    with quiet_logs():
+        cost = bench_train_cost(args, torch.device('cpu'), REPO_ROOT,
+                                variants)
+    assert cost['rtmdet_ins']['ms']['n'] == 2
+    assert len(cost['rtmdet_ins_ms']['vs_base']['ratios']) == 2
+    assert cost['rtmdet_ins_ms']['scorer_rois'] > 0

@@ -222,6 +222,10 @@ def test_ms_rcnn_metrics(ann_file, tmp_path, as_instance_data):
         np.corrcoef(ious[hit], true[hit])[0, 1])
     assert res['mask_quality/pearson_cls_hits'] == pytest.approx(
         np.corrcoef(scores[hit], true[hit])[0, 1])
+    assert res['mask_quality/spearman_iou_hits'] == pytest.approx(
+        stats.spearmanr(ious[hit], true[hit])[0])
+    assert res['mask_quality/spearman_cls_hits'] == pytest.approx(
+        stats.spearmanr(scores[hit], true[hit])[0])
 
     # ECE by hand. Kept mask scores .72 .68 .35 .12 .055 .5525 .22 .045:
     # .055 and .045 (true IoU 0 and 0) share bin 0, the rest are alone.

@@ -38,9 +38,10 @@ class MaskQualityMetric(BaseMetric):
       score;
     - ``pearson_mask_score`` / ``spearman_mask_score``: same for the final
       mask score (what ranks masks in segm AP).
-    - ``pearson_iou_hits`` / ``pearson_cls_hits``: predicted MaskIoU resp.
-      classification score vs true MaskIoU over the detections whose true
-      MaskIoU is above 0 (false positives left out).
+    - ``pearson_iou_hits`` / ``pearson_cls_hits`` (and ``spearman_*``):
+      predicted MaskIoU resp. classification score vs true MaskIoU over
+      the detections whose true MaskIoU is above 0 (false positives left
+      out).
     - ``ece``: calibration error of the final mask score (``mask_scores``,
       else ``scores``) as an estimate of the true MaskIoU, with
       ``num_bins`` equal-width bins on [0, 1];
@@ -198,10 +199,12 @@ class MaskQualityMetric(BaseMetric):
         # on detections that overlap an object of their class (true IoU >
         # 0): how well mask quality is ranked once false positives are out
         hit = true_iou > 0
-        eval_results['pearson_iou_hits'], _ = correlations(
-            pred_iou[hit], true_iou[hit])
-        eval_results['pearson_cls_hits'], _ = correlations(
-            records['score'][keep][hit], true_iou[hit])
+        eval_results['pearson_iou_hits'], \
+            eval_results['spearman_iou_hits'] = correlations(
+                pred_iou[hit], true_iou[hit])
+        eval_results['pearson_cls_hits'], \
+            eval_results['spearman_cls_hits'] = correlations(
+                records['score'][keep][hit], true_iou[hit])
         eval_results['ece'] = expected_calibration_error(
             records['mask_score'][keep], true_iou, self.num_bins)
         eval_results['num_dets'] = int(keep.sum())
