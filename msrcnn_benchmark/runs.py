@@ -104,7 +104,8 @@ def run_config(demo,
                args,
                num_train=None,
                num_val=None,
-               extra=None) -> dict:
+               extra=None,
+               prepare_cfg=None) -> dict:
     """Train and evaluate one config as tools/demo.py does; save metrics.
 
     Args:
@@ -116,6 +117,8 @@ def run_config(demo,
         num_train (int, optional): Training subset size (smoke runs).
         num_val (int, optional): Validation subset size (smoke runs).
         extra (dict, optional): Stored in the json as well.
+        prepare_cfg (callable, optional): Called on the built config
+            before the run (e.g. to set up a frozen upgrade).
 
     Returns:
         dict: ``name``, ``config``, ``metrics`` (the Runner's test metrics),
@@ -126,6 +129,8 @@ def run_config(demo,
     cfg = demo.build_cfg(config, args)
     limit_data(cfg, num_train, num_val)
     no_val_loop(cfg)
+    if prepare_cfg is not None:
+        prepare_cfg(cfg)
     row = demo.run_one(config, args, cfg)
     row.update(
         config=osp.relpath(osp.abspath(config), demo.REPO),

@@ -372,6 +372,34 @@ def test_ablation_smoke_run_fills_its_row(tmp_path):
         r'[+-]\d+\.\d \| [+-]\d+\.\d \| (-|-?\d\.\d{3}) \|', md), md
 
 
+def test_ablation_frozen_upgrade_keeps_every_detection(tmp_path):
+    """--upgrade-from: the scorer trains on a frozen detector, so the
+    masks ranked by the class score are the detector's own (same AP)."""
+    ablation = _tool('ablation')
+    small = ['--epochs', '1', '--num-train', '4', '--num-val', '4']
+    detector = osp.join(REPO_ROOT, 'configs/demo/mask-rcnn_r18_fpn_shapes.py')
+    base = ablation.main(['--configs', detector, '--work-dir',
+                          str(tmp_path / 'det')] + small)
+    ckpt = tmp_path / 'det' / 'mask-rcnn_r18_fpn_shapes' / 'epoch_1.pth'
+    assert ckpt.exists()
+    upgrade = osp.join(
+        REPO_ROOT, 'configs/upgrade/ms-rcnn_r18_fpn_shapes_frozen-upgrade.py')
+    results = ablation.main(['--configs', upgrade, '--work-dir',
+                             str(tmp_path / 'up'), '--upgrade-from',
+                             str(ckpt)] + small)
+    row = results['ms-rcnn_r18_fpn_shapes_frozen-upgrade']
+    assert row['extra'] == dict(upgrade_from=str(ckpt))
+    det = base['mask-rcnn_r18_fpn_shapes']['metrics']
+    up = row['metrics']
+    assert up['coco/bbox_mAP'] == det['coco/bbox_mAP']
+    assert up['mask_quality/score_segm_mAP'] == pytest.approx(
+        det['mask_quality/segm_mAP'])
+    with pytest.raises(SystemExit, match='no such checkpoint'):
+        ablation.main(['--configs', upgrade, '--work-dir',
+                       str(tmp_path / 'up2'), '--upgrade-from',
+                       str(tmp_path / 'missing.pth')] + small)
+
+
 def test_ablation_report_only_tabulates_what_exists(tmp_path):
     ablation = _tool('ablation')
     name = 'ms-rcnn_r18_fpn_shapes_tau-0.5'

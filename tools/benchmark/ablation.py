@@ -6,6 +6,9 @@
     python tools/benchmark/ablation.py --dry-run       # list, train nothing
     python tools/benchmark/ablation.py --report-only   # table of what exists
     python tools/benchmark/ablation.py --epochs 1 --num-train 8 --num-val 8
+    python tools/benchmark/ablation.py --configs \\
+        configs/upgrade/ms-rcnn_r18_fpn_shapes_frozen-upgrade.py \\
+        --upgrade-from work_dirs/ablation/mask-rcnn_r18_fpn_shapes/epoch_12.pth
 
 Every config (default: all of ``configs/ablation`` and the base
 ``configs/demo/ms-rcnn_r18_fpn_shapes.py``, which is Table 4 (a), Table 5 #1
@@ -79,6 +82,12 @@ def parse_args(argv=None):
     parser.add_argument('--seed', type=int, default=0)
     runs.add_run_args(parser, osp.join(REPO, 'data/shapes'),
                       osp.join(REPO, 'work_dirs/ablation'))
+    parser.add_argument(
+        '--upgrade-from',
+        metavar='CHECKPOINT',
+        help='train only the scorer of each config, starting from this '
+        'trained detector, as tools/upgrade_scoring.py does (frozen '
+        'upgrade; stored as extra.upgrade_from)')
     parser.add_argument(
         '--ap-source', choices=sorted(AP_KEYS), default='mask_quality')
     parser.add_argument(
@@ -160,6 +169,20 @@ def build_tables(results, ap_source='mask_quality'):
     return '\n\n'.join(texts), '\n\n'.join(mds)
 
 
+def upgrade_kwargs(args) -> dict:
+    """``run_config`` arguments of a frozen upgrade (none without one)."""
+    if not args.upgrade_from:
+        return {}
+    from mmdet_msrcnn.engine.scorer_upgrade import configure_scorer_upgrade
+    if not osp.isfile(args.upgrade_from):
+        raise SystemExit(f'--upgrade-from {args.upgrade_from}: no such '
+                         'checkpoint; train the detector first.')
+    return dict(
+        extra=dict(upgrade_from=args.upgrade_from),
+        prepare_cfg=lambda cfg: configure_scorer_upgrade(
+            cfg, args.upgrade_from))
+
+
 def main(argv=None):
     args = parse_args(argv)
     if args.report_only:
@@ -186,13 +209,16 @@ def main(argv=None):
             continue
         path = osp.join(args.work_dir, name, 'metrics.json')
         row = runs.reusable_run(path, args, args.seed)
+        if row is not None and row.get('extra', {}).get(
+                'upgrade_from') != args.upgrade_from:
+            row = None  # another detector (or none) under the scorer
         if row is not None:
             print(f'{name}: reusing {path}')
         elif args.report_only:
             print(f'{name}: not measured (no fitting {path})')
         else:
             row = runs.run_config(demo, config, args, args.num_train,
-                                  args.num_val)
+                                  args.num_val, **upgrade_kwargs(args))
         results[name] = row
     text, md = build_tables(results, args.ap_source)
     source = ('mask-score ranked segm AP (mask_quality/segm_*)'
