@@ -5,12 +5,18 @@ For each trained config (a work dir of ``tools/benchmark/ablation.py`` or
 
 1. detections of ``--num-fit`` *training* images are dumped with
    ``MaskQualityMetric`` and the exponent of ``scores x mask_ious**p`` is
-   fitted there (``tools/analysis/fit_mask_score_power.py``);
-2. the val set is evaluated once with that power. ``MaskQualityMetric``
-   gives, on the same masks: the classification-score ranking
-   (``score_segm_*``), scores x maskness (``maskness_segm_*``), the mask
-   score (``segm_*``, with the fitted power), the oracle, and the headroom
-   recovered.
+   fitted there, two ways: the Spearman correlation of the product with
+   the oracle score over all detections
+   (``tools/analysis/fit_mask_score_power.py``), and (``--fit-ap``, on by
+   default) the segm AP of those training images ranked by the product,
+   one evaluation per power of ``--ap-powers``;
+2. the val set is evaluated with power 1 (the paper's product) and with
+   each fitted power. ``MaskQualityMetric`` gives, on the same masks: the
+   classification-score ranking (``score_segm_*``), scores x maskness
+   (``maskness_segm_*``), the mask score (``segm_*``, with that power), the
+   oracle, and the headroom recovered;
+3. the spread of the predicted MaskIoU per true-IoU bin on the val
+   detections (power 1's run: a description, nothing is fitted on it).
 
     python tools/benchmark/ranking.py --work-dir work_dirs/ranking \\
         --configs configs/demo/ms-rcnn_r18_fpn_shapes.py ...
@@ -36,6 +42,19 @@ def parse_args(argv=None):
     parser.add_argument('--num-fit', type=int, default=100,
                         help='training images the power is fitted on')
     parser.add_argument('--max-dets', type=int, default=100)
+    parser.add_argument('--num-val', type=int,
+                        help='val images (default: all; smoke runs)')
+    parser.add_argument(
+        '--no-fit-ap',
+        dest='fit_ap',
+        action='store_false',
+        help='fit the power by Spearman only (no training-image AP runs)')
+    parser.add_argument(
+        '--ap-powers',
+        type=float,
+        nargs='+',
+        default=[0.5, 1.0, 2.0, 3.0, 4.0],
+        help='powers whose training-image AP is measured for the AP fit')
     return parser.parse_args(argv)
 
 
@@ -77,7 +96,8 @@ def main(argv=None):
     args = parse_args(argv)
     setup_registries()
     from mmdet_msrcnn.evaluation.functional import (fit_mask_score_power,
-                                                    load_records)
+                                                    load_records,
+                                                    spread_by_true_iou)
     root = args.data_root.rstrip('/') + '/'
     rows = []
     for config in args.configs:
@@ -92,17 +112,37 @@ def main(argv=None):
         keep = rec['score'] > 0.05
         fit = fit_mask_score_power(rec['score'][keep], rec['pred_iou'][keep],
                                    rec['true_iou'][keep])
+        powers = {1.0, fit['power']}
+        if args.fit_ap:
+            fit['train_ap'] = {
+                str(p): _test(config, ckpt, osp.join(run_dir, f'fit_p{p:g}'),
+                              root, 'train', indices=args.num_fit, power=p,
+                              max_dets=args.max_dets)['mask_quality/segm_mAP']
+                for p in args.ap_powers
+            }
+            fit['power_ap'] = max(
+                sorted(args.ap_powers),
+                key=lambda p: (fit['train_ap'][str(p)], -p))
+            powers.add(fit['power_ap'])
         val = {}
-        for power in sorted({1.0, fit['power']}):
+        for power in sorted(powers):
+            val_dump = osp.join(run_dir, f'val_dets_p{power:g}.npz')
             metrics = _test(config, ckpt, osp.join(run_dir, f'p{power:g}'),
-                            root, 'val', power=power,
-                            max_dets=args.max_dets)
+                            root, 'val', dump=val_dump, power=power,
+                            indices=args.num_val, max_dets=args.max_dets)
             val[str(power)] = {
                 k.split('/', 1)[1]: v
                 for k, v in metrics.items() if k.startswith('mask_quality/')
             }
+        val_rec = load_records(osp.join(run_dir, 'val_dets_p1.npz'))
+        keep = val_rec['score'] > 0.05
+        spread = {
+            k: v.tolist()
+            for k, v in spread_by_true_iou(val_rec['true_iou'][keep],
+                                           val_rec['pred_iou'][keep]).items()
+        }
         row = dict(name=name, checkpoint=ckpt, fit=fit, val=val,
-                   seconds=time.time() - start)
+                   val_spread=spread, seconds=time.time() - start)
         save_json(row, osp.join(run_dir, 'ranking.json'))
         rows.append(row)
     print_table(rows)
@@ -119,6 +159,20 @@ def print_table(rows) -> None:
         for power, m in row['val'].items():
             cells = [f'{m.get(k, float("nan")):.4f}' for k in keys]
             print(f'{row["name"]} | {power} | ' + ' | '.join(cells))
+    for row in rows:
+        fit = row['fit']
+        print(f'\n{row["name"]}: fitted on training images: Spearman -> '
+              f'power {fit["power"]:g}' +
+              (f', training AP -> power {fit["power_ap"]:g} (AP by power: ' +
+               ', '.join(f'{p}: {ap:.4f}'
+                         for p, ap in fit['train_ap'].items()) + ')'
+               if 'power_ap' in fit else ''))
+        spread = row['val_spread']
+        print('val: true IoU bin | count | predicted mean | predicted std')
+        for b, (n, mean, std) in enumerate(
+                zip(spread['count'], spread['mean'], spread['std'])):
+            print(f'  [{b / 10:.1f}, {(b + 1) / 10:.1f}) | {n:5d} | '
+                  f'{mean:.3f} | {std:.3f}')
 
 
 if __name__ == '__main__':
