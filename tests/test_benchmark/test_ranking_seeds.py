@@ -82,3 +82,18 @@ def test_a_dir_without_runs_is_refused(tmp_path):
     tool = load_tool('tools/benchmark/ranking_seeds.py')
     with pytest.raises(SystemExit, match='no <config>/metrics.json'):
         tool.find_runs([str(tmp_path)])
+
+
+def test_median_iteration_time_of_the_training_log(tmp_path):
+    tool = load_tool('tools/benchmark/ranking_seeds.py')
+    path = _write_run(tmp_path, 'ours', 0, 0.4, 0.37, 0.39, 0.35)
+    log_dir = path.parent / '20261202_000000'
+    log_dir.mkdir()
+    lines = [
+        '12/02 - mmengine - INFO - Epoch(train)  [1][ 20/100]  lr: 1e-3  '
+        f'eta: 0:01:00  time: {t}  data_time: 0.0060  loss: 1.0'
+        for t in ('0.3000', '0.2000', '9.0000')  # 9 s: a paused iteration
+    ] + ['12/02 - mmengine - INFO - Epoch(test) [25/25]  time: 0.1000']
+    (log_dir / '20261202_000000.log').write_text('\n'.join(lines))
+    m = tool.load_run(str(path))['metrics']
+    assert m['gain/iter_s'] == pytest.approx(0.3)

@@ -5,9 +5,10 @@ or ``tools/demo.py`` work dirs: ``<dir>/<config>/metrics.json``) and tabulates
 what ``MaskQualityMetric`` measured on each run's own masks: box AP, mask AP
 ranked by the classification score, by cls x maskness, by the mask score, by
 the oracle (cls x true IoU), the paired gains, the headroom recovered (AP and
-AP75) and the correlations of the MaskIoU estimate with the true MaskIoU
+AP75), the correlations of the MaskIoU estimate with the true MaskIoU
 (Pearson / Spearman, over the detections above the metric's score threshold
-and over those that hit an object). Trains nothing.
+and over those that hit an object), the training wall time and the median
+seconds per training iteration of the run's log. Trains nothing.
 
     python tools/benchmark/ranking_seeds.py work_dirs/seeds_s0 \\
         work_dirs/seeds_s1 work_dirs/seeds_s2 --out-md ranking_seeds.md
@@ -21,6 +22,7 @@ import argparse
 import glob
 import json
 import os.path as osp
+import re
 
 import numpy as np
 
@@ -44,6 +46,7 @@ COLUMNS = [
     ('Pearson all', 'mask_quality/pearson_iou', 1, 3),
     ('Spearman all', 'mask_quality/spearman_iou', 1, 3),
     ('train min', 'gain/train_min', 1, 1),
+    ('s/iter', 'gain/iter_s', 1, 3),
 ]
 SCORE_THR = 0.05
 
@@ -60,6 +63,22 @@ def spearman_hits_from_dump(dump: str) -> float:
     true = rec['true_iou'][keep]
     hit = true > 0
     return float(stats.spearmanr(pred[hit], true[hit])[0])
+
+
+def median_iter_time(run_dir: str) -> float:
+    """Median of mmengine's per-iteration ``time`` of a run's training log.
+
+    The median, so that iterations of a run paused (SIGSTOP) for another
+    job do not count; nan without a log.
+    """
+    times = []
+    for log in glob.glob(osp.join(run_dir, '*', '*.log')):
+        with open(log) as f:
+            times += [
+                float(m.group(1)) for line in f if 'Epoch(train)' in line
+                for m in [re.search(r' time: ([0-9.]+)', line)] if m
+            ]
+    return float(np.median(times)) if times else float('nan')
 
 
 def load_run(path: str) -> dict:
@@ -80,6 +99,7 @@ def load_run(path: str) -> dict:
     m['gain/ap75'] = m['mask_quality/segm_mAP_75'] - m[
         'mask_quality/score_segm_mAP_75']
     m['gain/train_min'] = row.get('train_s', float('nan')) / 60
+    m['gain/iter_s'] = median_iter_time(osp.dirname(path))
     dump = osp.join(osp.dirname(path), 'mask_quality_dets.json')
     if 'mask_quality/spearman_iou_hits' not in m and osp.exists(dump):
         m['mask_quality/spearman_iou_hits'] = spearman_hits_from_dump(dump)
