@@ -49,6 +49,32 @@ def bench_inference(models, args, device, batch, score_thr, seed, warmup):
     return {n: stats(t, 1e3 / batch) for n, t in times.items()}, info
 
 
+def time_train_steps(steps, counters, args, device):
+    """Time training steps interleaved, each after its (untimed) resets.
+
+    Args:
+        steps (dict[str, TrainStep]): The steps, by name.
+        counters (dict[str, CallCounter]): Reset with the step of the same
+            name before each run.
+        args (Namespace): ``repeat`` and ``warmup`` of the run.
+        device (torch.device): Synchronised around every run.
+
+    Returns:
+        tuple[dict, dict]: Seconds per run and the last loss, by name.
+    """
+
+    def prepare_fn(name):
+
+        def prepare():
+            steps[name].reset()
+            counters[name].reset()
+
+        return prepare
+
+    prepare = {name: prepare_fn(name) for name in steps}
+    return bench(steps, args.repeat, args.warmup, device, prepare)
+
+
 def bench_train(models, args, device):
     """One training iteration (forward, backward, SGD step) per model.
 
@@ -69,16 +95,7 @@ def bench_train(models, args, device):
         steps[name] = TrainStep(m, data, args.seed)
         counters[name] = CallCounter(dict(pos_rois=m.roi_head.mask_head))
 
-    def prepare_fn(name):
-
-        def prepare():
-            steps[name].reset()
-            counters[name].reset()
-
-        return prepare
-
-    prepare = {name: prepare_fn(name) for name in models}
-    times, last = bench(steps, args.repeat, args.warmup, device, prepare)
+    times, last = time_train_steps(steps, counters, args, device)
     info = {}
     for name in models:
         counters[name].remove()

@@ -27,7 +27,8 @@ import torch
 from .detectors import TrainStep
 from .inputs import make_batch
 from .macs import FlatOutputs, macs_by_hooks
-from .timing import CallCounter, bench, paired_ratio, stats
+from .latency import time_train_steps
+from .timing import CallCounter, paired_ratio, stats
 
 #: (key, label, config, baseline key): the demo-size table
 DEMO_VARIANTS = (
@@ -224,16 +225,7 @@ def bench_train_cost(args, device, repo_root, variants=DEMO_VARIANTS):
         head = _iou_head(model)
         counters[key] = CallCounter(dict(rois=head) if head else {})
 
-    def prepare_fn(key):
-
-        def prepare():
-            steps[key].reset()
-            counters[key].reset()
-
-        return prepare
-
-    prepare = {key: prepare_fn(key) for key in built}
-    times, _ = bench(steps, args.repeat, args.warmup, device, prepare)
+    times, _ = time_train_steps(steps, counters, args, device)
     out = {}
     for key, item in built.items():
         counters[key].remove()
