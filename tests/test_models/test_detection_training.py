@@ -122,3 +122,50 @@ def test_no_detection_in_the_batch():
 def test_option_is_checked():
     with pytest.raises(ValueError, match="unknown keys \\['weight'\\]"):
         build_model(tiny_model_cfg(mask_iou_detections=dict(weight=1)))
+
+
+def _detector_grads(model_cfg, mask_rcnn_state=None):
+    """Gradients of every parameter outside the MaskIoU head, one step."""
+    model = build_model(model_cfg)
+    if mask_rcnn_state is not None:  # the same detector weights
+        model.load_state_dict(mask_rcnn_state, strict=False)
+    model.train()
+    inputs, samples = demo_batch(model, NUM_CLASSES, batch_size=2, size=64)
+    torch.manual_seed(0)
+    loss, _ = model.parse_losses(model.loss(inputs, samples))
+    loss.backward()
+    grads = {
+        name: p.grad.clone()
+        for name, p in model.named_parameters()
+        if 'mask_iou_head' not in name and p.grad is not None
+    }
+    head = [p.grad for n, p in model.named_parameters()
+            if 'mask_iou_head' in n]
+    return model, grads, head
+
+
+@pytest.mark.parametrize('balance_bins', [None, 10])
+def test_detached_mask_iou_feats_leave_the_detector_as_mask_rcnn(
+        balance_bins):
+    """detach_mask_iou_feats: the detector's gradients are Mask R-CNN's
+    (with or without detections and bin balancing); without it the
+    balanced positives' loss reaches the backbone."""
+    from helpers import DEMO_MASK
+    mask_rcnn, base, _ = _detector_grads(tiny_model_cfg(DEMO_MASK))
+    state = mask_rcnn.state_dict()
+    head_cfg = dict(balance_bins=balance_bins) if balance_bins else {}
+    cfg = tiny_model_cfg(mask_iou_detections=dict(loss_weight=1.0),
+                         detach_mask_iou_feats=True)
+    cfg.roi_head.mask_iou_head.update(head_cfg)
+    _, grads, head = _detector_grads(cfg, state)
+    assert set(grads) == set(base)
+    for name, g in base.items():
+        assert torch.equal(grads[name], g), name
+    assert any(g is not None and g.abs().sum() > 0 for g in head)
+    # attached (the paper's joint training): the backbone gets the
+    # MaskIoU loss of the positives, so its gradient differs
+    cfg = tiny_model_cfg(mask_iou_detections=dict(loss_weight=1.0))
+    cfg.roi_head.mask_iou_head.update(head_cfg)
+    _, grads, _ = _detector_grads(cfg, state)
+    assert not torch.equal(grads['backbone.conv1.weight'],
+                           base['backbone.conv1.weight'])

@@ -126,6 +126,12 @@ class MaskScoringMixin:
         detach_mask (bool): Stop the MaskIoU loss from reaching the mask
             logits through the mask input, so the mask head is trained by
             its own loss only. Defaults to True.
+        detach_mask_iou_feats (bool): Stop the MaskIoU loss from reaching
+            the backbone and neck through the RoI feature, so the MaskIoU
+            head trains on the detector's features without shaping them
+            (as the detection scorer's ``detach_feats``). Defaults to False
+            (the paper's, and mmdet's, joint training: the loss of the
+            positive RoIs reaches the features).
         mask_score_source (str): What ``mask_scores`` multiplies ``scores``
             by: ``'mask_iou'`` the learned MaskIoU head's prediction
             [default]; ``'maskness'`` the mean mask probability over the
@@ -163,6 +169,7 @@ class MaskScoringMixin:
                  mask_iou_stages: Union[str, Sequence[int]] = 'last',
                  mask_score_as_score: bool = False,
                  detach_mask: bool = True,
+                 detach_mask_iou_feats: bool = False,
                  mask_score_source: str = 'mask_iou',
                  mask_iou_detections: Optional[dict] = None,
                  mask_score_power: float = 1.0,
@@ -188,6 +195,7 @@ class MaskScoringMixin:
                 f'mask_score_power={mask_score_power!r} must be positive.')
         self.mask_score_power = float(mask_score_power)
         self.detach_mask = detach_mask
+        self.detach_mask_iou_feats = detach_mask_iou_feats
         num_stages = self._num_mask_stages()
         self.scored_stages = self._parse_stages(mask_iou_stages, num_stages)
         self.mask_iou_head = self._build_mask_iou_heads(
@@ -448,9 +456,11 @@ class MaskScoringMixin:
                         mask_feats: Tensor) -> Tensor:
         """The MaskIoU head's RoI feature: the mask head's, or its own."""
         if self.mask_iou_roi_extractor is None:
-            return mask_feats
-        ext = self.mask_iou_roi_extractor
-        return ext(x[:ext.num_inputs], rois)
+            feats = mask_feats
+        else:
+            ext = self.mask_iou_roi_extractor
+            feats = ext(x[:ext.num_inputs], rois)
+        return feats.detach() if self.detach_mask_iou_feats else feats
 
     def _mask_iou_input(self, iou_head: nn.Module, mask_preds: Tensor,
                         labels: Tensor, is_prob: bool) -> Tensor:
@@ -496,11 +506,11 @@ class MaskScoringMixin:
         pos_labels = torch.cat(
             [res.pos_gt_labels for res in sampling_results]).long()
         mask_preds = mask_results['mask_preds']
-        roi_feats = mask_results['mask_feats']
-        if self.mask_iou_roi_extractor is not None:
-            roi_feats = self._mask_iou_feats(
-                x, bbox2roi([res.pos_priors for res in sampling_results]),
-                roi_feats)
+        # the RoIs only matter to a MaskIoU head with its own extractor
+        rois = (
+            bbox2roi([res.pos_priors for res in sampling_results])
+            if self.mask_iou_roi_extractor is not None else None)
+        roi_feats = self._mask_iou_feats(x, rois, mask_results['mask_feats'])
         iou_preds = iou_head(
             roi_feats,
             self._mask_iou_input(iou_head, mask_preds, pos_labels, False))
