@@ -217,17 +217,20 @@ def probe_config(demo,
     return out
 
 
-def reusable_run(path: str, args, seed: int):
+def reusable_run(path: str, args, seed: int, extra=None):
     """A saved :func:`run_config` row that fits ``args``, else ``None``.
 
     Only with ``args.skip_existing``: the row must have the same seed,
-    subsets and (when ``args.epochs`` is set) epochs.
+    subsets, ``extra`` (what :func:`run_config` stored; e.g. the detector
+    of a frozen upgrade) and (when ``args.epochs`` is set) epochs.
     """
     if not (args.skip_existing and osp.exists(path)):
         return None
     row = load_json(path)
     want = dict(seed=seed, num_train=args.num_train, num_val=args.num_val)
     if any(row.get(k) != v for k, v in want.items()):
+        return None
+    if (row.get('extra') or {}) != (extra or {}):
         return None
     if args.epochs and row.get('epochs') != args.epochs:
         return None

@@ -72,3 +72,14 @@ def test_power_in_the_model():
                                outs[1].scores * outs[1].mask_ious**3)
     with pytest.raises(ValueError, match='must be positive'):
         build_model(tiny_model_cfg(mask_score_power=0))
+
+
+def test_spread_lines_by_hand():
+    from mmdet_msrcnn.evaluation.functional import spread_lines
+    lines = spread_lines(dict(count=[3, 0], mean=[0.25, float('nan')],
+                              std=[0.05, float('nan')]))
+    assert lines == [
+        'true IoU bin | count | predicted mean | predicted std',
+        '  [0.0, 0.5) |     3 | 0.250 | 0.050',
+        '  [0.5, 1.0) |     0 | nan | nan',
+    ]

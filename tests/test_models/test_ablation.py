@@ -571,3 +571,24 @@ def test_ranking_fits_the_power_on_training_images(tmp_path):
         assert m['oracle_segm_mAP'] == val['1.0']['oracle_segm_mAP']
     spread = rows[0]['val_spread']
     assert int(np.sum(spread['count'])) == val['1.0']['num_dets']
+
+
+def test_a_saved_run_is_reused_only_with_the_same_extra(tmp_path):
+    """reusable_run: a frozen upgrade's row is not reused for another
+    detector (or for a plain run), nor a plain row for an upgrade."""
+    from types import SimpleNamespace
+
+    from msrcnn_benchmark.runs import reusable_run
+    args = SimpleNamespace(skip_existing=True, num_train=None, num_val=None,
+                           epochs=None)
+    path = tmp_path / 'metrics.json'
+    path.write_text(json.dumps(dict(seed=0, num_train=None, num_val=None,
+                                    extra=dict(upgrade_from='a.pth'))))
+    assert reusable_run(str(path), args, 0, dict(upgrade_from='a.pth'))
+    assert reusable_run(str(path), args, 0, dict(upgrade_from='b.pth')) \
+        is None
+    assert reusable_run(str(path), args, 0) is None
+    path.write_text(json.dumps(dict(seed=0, num_train=None, num_val=None)))
+    assert reusable_run(str(path), args, 0) is not None  # no extra: {}
+    assert reusable_run(str(path), args, 0, dict(upgrade_from='a.pth')) \
+        is None

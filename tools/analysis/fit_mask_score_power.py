@@ -19,7 +19,8 @@ import numpy as np
 from mmdet_msrcnn.evaluation.functional import (DEFAULT_POWERS,
                                                 fit_mask_score_power,
                                                 load_records,
-                                                spread_by_true_iou)
+                                                spread_by_true_iou,
+                                                spread_lines)
 
 
 def parse_args(argv=None):
@@ -52,11 +53,7 @@ def main(argv=None) -> dict:
     for power, rho in fit['spearman'].items():
         mark = '  <- best' if power == fit['power'] else ''
         print(f'  score x mask_iou^{power:g}: {rho:.4f}{mark}')
-    print('true IoU bin | count | predicted mean | predicted std')
-    for b, (n, m, s) in enumerate(
-            zip(spread['count'], spread['mean'], spread['std'])):
-        print(f'  [{b / 10:.1f}, {(b + 1) / 10:.1f}) | {n:5d} | '
-              f'{m:.3f} | {s:.3f}')
+    print('\n'.join(spread_lines(spread)))
     out = dict(
         num_dets=int(keep.sum()),
         power=fit['power'],

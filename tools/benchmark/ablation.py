@@ -169,6 +169,11 @@ def build_tables(results, ap_source='mask_quality'):
     return '\n\n'.join(texts), '\n\n'.join(mds)
 
 
+def upgrade_extra(args):
+    """What a frozen upgrade's row stores in ``extra`` (None without)."""
+    return dict(upgrade_from=args.upgrade_from) if args.upgrade_from else None
+
+
 def upgrade_kwargs(args) -> dict:
     """``run_config`` arguments of a frozen upgrade (none without one)."""
     if not args.upgrade_from:
@@ -178,7 +183,7 @@ def upgrade_kwargs(args) -> dict:
         raise SystemExit(f'--upgrade-from {args.upgrade_from}: no such '
                          'checkpoint; train the detector first.')
     return dict(
-        extra=dict(upgrade_from=args.upgrade_from),
+        extra=upgrade_extra(args),
         prepare_cfg=lambda cfg: configure_scorer_upgrade(
             cfg, args.upgrade_from))
 
@@ -208,10 +213,7 @@ def main(argv=None):
             results[name] = None
             continue
         path = osp.join(args.work_dir, name, 'metrics.json')
-        row = runs.reusable_run(path, args, args.seed)
-        if row is not None and row.get('extra', {}).get(
-                'upgrade_from') != args.upgrade_from:
-            row = None  # another detector (or none) under the scorer
+        row = runs.reusable_run(path, args, args.seed, upgrade_extra(args))
         if row is not None:
             print(f'{name}: reusing {path}')
         elif args.report_only:

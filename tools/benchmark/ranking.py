@@ -7,8 +7,8 @@ For each trained config (a work dir of ``tools/benchmark/ablation.py`` or
    ``MaskQualityMetric`` and the exponent of ``scores x mask_ious**p`` is
    fitted there, two ways: the Spearman correlation of the product with
    the oracle score over all detections
-   (``tools/analysis/fit_mask_score_power.py``), and (``--fit-ap``, on by
-   default) the segm AP of those training images ranked by the product,
+   (``tools/analysis/fit_mask_score_power.py``), and (unless
+   ``--no-fit-ap``) the segm AP of those training images ranked by the product,
    one evaluation per power of ``--ap-powers``;
 2. the val set is evaluated with power 1 (the paper's product) and with
    each fitted power. ``MaskQualityMetric`` gives, on the same masks: the
@@ -150,6 +150,7 @@ def main(argv=None):
 
 
 def print_table(rows) -> None:
+    from mmdet_msrcnn.evaluation.functional import spread_lines
     keys = ('score_segm_mAP', 'maskness_segm_mAP', 'segm_mAP',
             'oracle_segm_mAP', 'headroom_recovered', 'score_segm_mAP_75',
             'segm_mAP_75', 'headroom_recovered_75', 'pearson_iou_hits',
@@ -167,12 +168,7 @@ def print_table(rows) -> None:
                ', '.join(f'{p}: {ap:.4f}'
                          for p, ap in fit['train_ap'].items()) + ')'
                if 'power_ap' in fit else ''))
-        spread = row['val_spread']
-        print('val: true IoU bin | count | predicted mean | predicted std')
-        for b, (n, mean, std) in enumerate(
-                zip(spread['count'], spread['mean'], spread['std'])):
-            print(f'  [{b / 10:.1f}, {(b + 1) / 10:.1f}) | {n:5d} | '
-                  f'{mean:.3f} | {std:.3f}')
+        print('val: ' + '\n'.join(spread_lines(row['val_spread'])))
 
 
 if __name__ == '__main__':

@@ -53,16 +53,15 @@ SCORE_THR = 0.05
 
 def spearman_hits_from_dump(dump: str) -> float:
     """``spearman_iou_hits`` of a run, from its detection dump."""
-    from scipy import stats
-    with open(dump) as f:
-        rec = {k: np.asarray(v, dtype=np.float64)
-               for k, v in json.load(f).items()}
+    from mmdet_msrcnn.evaluation.functional import (correlations,
+                                                    load_records)
+    rec = load_records(dump)
     keep = rec['score'] > SCORE_THR
     pred = np.where(np.isnan(rec['pred_iou']), rec['score'],
                     rec['pred_iou'])[keep]
     true = rec['true_iou'][keep]
     hit = true > 0
-    return float(stats.spearmanr(pred[hit], true[hit])[0])
+    return float(correlations(pred[hit], true[hit])[1])
 
 
 def median_iter_time(run_dir: str) -> float:

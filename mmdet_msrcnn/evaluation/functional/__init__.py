@@ -34,7 +34,7 @@ from .predictions import parse_pred_sample
 from .records import RECORD_KEYS, build_records, dump_records, load_records
 from .rle import encode_masks, rle_areas
 from .score_combination import (DEFAULT_POWERS, fit_mask_score_power,
-                                spread_by_true_iou)
+                                spread_by_true_iou, spread_lines)
 from .statistics import (binned_means, correlations,
                          expected_calibration_error)
 
@@ -43,5 +43,6 @@ __all__ = [
     'coco_stat_names', 'match_true_ious', 'parse_pred_sample', 'RECORD_KEYS',
     'build_records', 'dump_records', 'load_records', 'encode_masks',
     'rle_areas', 'binned_means', 'correlations', 'expected_calibration_error',
-    'DEFAULT_POWERS', 'fit_mask_score_power', 'spread_by_true_iou'
+    'DEFAULT_POWERS', 'fit_mask_score_power', 'spread_by_true_iou',
+    'spread_lines'
 ]

@@ -9,7 +9,7 @@ reported, by how well the combined score orders the detections as the
 oracle ``score * true_iou`` does (Spearman correlation): the oracle's
 ordering is the one that reaches the oracle AP.
 """
-from typing import Dict, Sequence
+from typing import Dict, List, Sequence
 
 import numpy as np
 
@@ -78,3 +78,22 @@ def fit_mask_score_power(score, pred_iou, true_iou,
         power=best,
         spearman=spearman,
         spearman_cls=correlations(score, oracle)[1])
+
+
+def spread_lines(spread: Dict[str, Sequence]) -> List[str]:
+    """:func:`spread_by_true_iou` as printable lines, one per bin.
+
+    Args:
+        spread (dict): ``count``, ``mean`` and ``std`` per bin (arrays or
+            lists of equal length B, bins of width 1 / B on [0, 1]).
+
+    Returns:
+        list[str]: A header line, then ``[lo, hi) | count | mean | std``.
+    """
+    num_bins = len(spread['count'])
+    lines = ['true IoU bin | count | predicted mean | predicted std']
+    for b, (n, m, s) in enumerate(
+            zip(spread['count'], spread['mean'], spread['std'])):
+        lines.append(f'  [{b / num_bins:.1f}, {(b + 1) / num_bins:.1f}) | '
+                     f'{int(n):5d} | {m:.3f} | {s:.3f}')
+    return lines
