@@ -122,6 +122,35 @@ def test_no_detection_in_the_batch():
 def test_option_is_checked():
     with pytest.raises(ValueError, match="unknown keys \\['weight'\\]"):
         build_model(tiny_model_cfg(mask_iou_detections=dict(weight=1)))
+    with pytest.raises(ValueError, match='max_per_img=0'):
+        build_model(tiny_model_cfg(mask_iou_detections=dict(max_per_img=0)))
+
+
+@pytest.mark.parametrize('cap, want', [(None, 5), (2, 2)])
+def test_detections_per_image_capped(monkeypatch, cap, want):
+    """``max_per_img`` keeps that many detections per image for training.
+
+    test_cfg keeps 5 per image (score_thr 0: every image has at least 5);
+    the option lowers it, inference keeps test_cfg's.
+    """
+    cfg = tiny_model_cfg(
+        mask_iou_detections=dict(loss_weight=1.0, max_per_img=cap))
+    cfg.test_cfg.rcnn.update(score_thr=0.0, max_per_img=5)
+    model = build_model(cfg)
+    model.train()
+    head = model.roi_head.mask_iou_head
+    seen = []
+    original = head.detection_targets
+
+    def spy(probs, boxes, labels, *args, **kwargs):
+        seen.extend(len(b) for b in boxes)
+        return original(probs, boxes, labels, *args, **kwargs)
+
+    monkeypatch.setattr(head, 'detection_targets', spy)
+    inputs, samples = demo_batch(model, NUM_CLASSES, batch_size=2, size=64)
+    model.loss(inputs, samples)
+    assert seen == [want] * len(samples)
+    assert model.roi_head.test_cfg.max_per_img == 5
 
 
 def _detector_grads(model_cfg, mask_rcnn_state=None):
@@ -169,3 +198,95 @@ def test_detached_mask_iou_feats_leave_the_detector_as_mask_rcnn(
     _, grads, _ = _detector_grads(cfg, state)
     assert not torch.equal(grads['backbone.conv1.weight'],
                            base['backbone.conv1.weight'])
+
+
+def crowded_image(num_gts=40, size=64, seed=0):
+    """Many small blobs of 2 classes, as in a nuclei crop."""
+    gen = torch.Generator().manual_seed(seed)
+    masks = torch.zeros(num_gts, size, size, dtype=torch.uint8)
+    for i in range(num_gts):
+        x, y = torch.randint(0, size - 6, (2, ), generator=gen).tolist()
+        w, h = torch.randint(2, 7, (2, ), generator=gen).tolist()
+        masks[i, y:y + h, x:x + w] = 1
+    labels = torch.randint(0, 2, (num_gts, ), generator=gen)
+    return InstanceData(
+        masks=BitmapMasks(masks.numpy(), size, size), labels=labels), gen
+
+
+def unfiltered_detection_targets(probs, boxes, labels, gt):
+    """Every same-class (detection, instance) pair, no pruning, one call."""
+    from mmdet.structures.mask import mask_target
+    from mmengine.config import ConfigDict
+
+    from mmdet_msrcnn.models.utils.mask_iou_target import (
+        clip_boxes_to_masks, gt_areas_in_and_out, mask_iou_from_areas)
+    rows, gt_inds = (labels[:, None] == gt.labels[None, :]).nonzero(
+        as_tuple=True)
+    grid = mask_target([boxes[rows]], [gt_inds], [gt.masks],
+                       ConfigDict(mask_size=tuple(probs.shape[-2:])))
+    clipped = clip_boxes_to_masks(boxes[rows], gt.masks)
+    area_in, area_all = gt_areas_in_and_out(gt.masks, gt_inds, clipped)
+    ious = mask_iou_from_areas(probs[rows], grid, clipped, area_in, area_all)
+    return torch.zeros(len(boxes)).scatter_reduce(
+        0, rows, ious, reduce='amax')
+
+
+def test_detection_targets_skip_only_pairs_that_cannot_overlap():
+    """Pruning far-apart pairs leaves every target as the full computation.
+
+    A crowded image (40 instances, 60 detections of jittered sizes around
+    them and on background): the pruned targets equal those of every
+    same-class pair, and several are far from 0 (the test is not vacuous).
+    """
+    gt, gen = crowded_image()
+    extents = gt.masks.get_bboxes('hbox').tensor
+    picked = torch.randint(0, 40, (50, ), generator=gen)
+    # corners move outwards up to 2 px, inwards up to 0.5 px
+    jitter = torch.rand(50, 4, generator=gen) * 2.5 - torch.tensor(
+        [2., 2., 0.5, 0.5])
+    boxes = torch.cat([
+        (extents[picked] + jitter).clamp(0, 64),
+        torch.rand(10, 2, generator=gen).repeat(1, 2) * 56 +
+        torch.tensor([0., 0., 6., 6.])
+    ])
+    labels = torch.cat([gt.labels[picked], torch.randint(0, 2, (10, ))])
+    probs = torch.rand(60, 7, 7, generator=gen)
+    head = MaskIoUHead(num_classes=2, roi_feat_size=2, in_channels=4)
+    targets = head.detection_targets(probs, [boxes], [labels], [gt])
+    want = unfiltered_detection_targets(probs, boxes, labels, gt)
+    torch.testing.assert_close(targets, want)
+    assert (want > 0.2).sum() >= 10
+
+
+def test_boxes_near_extents_by_hand():
+    from mmdet_msrcnn.models.utils.mask_iou_target import boxes_near_extents
+    extents = torch.tensor([[10., 10., 20., 20.]])
+    boxes = torch.tensor([
+        [21., 12., 30., 18.],  # 1 px right of the instance: kept
+        [23., 12., 30., 18.],  # 3 px right: pruned
+        [0., 0., 7., 7.],  # 3 px above-left: pruned
+        [0., 0., 9., 9.],  # 1 px diagonally: kept
+        [12., 12., 14., 14.],  # inside: kept
+    ])
+    assert boxes_near_extents(boxes, extents)[:, 0].tolist() == [
+        True, False, False, True, True
+    ]
+
+
+def test_chunked_mask_target_equals_one_call(monkeypatch):
+    """Chunks of 3 pairs give mmdet's one-call mask targets exactly."""
+    from mmdet.structures.mask import mask_target
+    from mmengine.config import ConfigDict
+
+    from mmdet_msrcnn.models.utils import mask_iou_target
+    gt, gen = crowded_image(num_gts=8)
+    boxes = torch.rand(10, 2, generator=gen).repeat(1, 2) * 48 + torch.tensor(
+        [0., 0., 16., 16.])
+    inds = torch.randint(0, 8, (10, ), generator=gen)
+    want = mask_target([boxes], [inds], [gt.masks],
+                       ConfigDict(mask_size=(7, 7)))
+    monkeypatch.setattr(mask_iou_target, '_MASK_TARGET_CHUNK_ELEMS',
+                        3 * 64 * 64)
+    got = mask_iou_target.chunked_mask_target(boxes, inds, gt.masks, (7, 7))
+    torch.testing.assert_close(got, want)
+    assert want.sum() > 0

@@ -36,6 +36,11 @@ MODELS = {
              osp.join(REPO, 'configs/nuclei/mask-rcnn_r18_fpn_nuclei.py')),
     'ms':
     ('MS R-CNN', osp.join(REPO, 'configs/nuclei/ms-rcnn_r18_fpn_nuclei.py')),
+    # the ranking work's best demo option (docs/ranking.md)
+    'ms_best': ('MS R-CNN, dets + balancing, detached',
+                osp.join(
+                    REPO, 'configs/nuclei/'
+                    'ms-rcnn_r18_fpn_nuclei_dets-balanced_detached.py')),
     # mmdet's own MS R-CNN, for the three-way comparison
     'mmdet_ms': ('mmdet MS R-CNN',
                  osp.join(REPO,

@@ -4,7 +4,7 @@ from typing import List, Optional, Sequence
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from mmdet.structures.mask import BitmapMasks, mask_target
+from mmdet.structures.mask import BitmapMasks
 from mmengine.config import ConfigDict
 from mmengine.model import BaseModule
 from mmengine.structures import InstanceData
@@ -12,8 +12,9 @@ from torch import Tensor
 
 from mmdet_msrcnn.registry import MODELS
 from ..utils.mask_iou_target import (batch_gt_areas_in_and_out,
+                                     boxes_near_extents, chunked_mask_target,
                                      clip_boxes_to_masks, gt_areas_in_and_out,
-                                     mask_iou_from_areas)
+                                     gt_mask_extents, mask_iou_from_areas)
 
 try:  # mmdet's config types, for the signatures
     from mmdet.utils import ConfigType, InstanceList, OptMultiConfig
@@ -459,8 +460,8 @@ class MaskIoUHead(BaseModule):
                         gt_masks.detach().cpu().numpy().astype('uint8'),
                         *gt_masks.shape[-2:])
                 pair_boxes = box[rows]
-                other_targets = mask_target([pair_boxes], [gt_inds],
-                                            [gt_masks], cfg).to(device)
+                other_targets = chunked_mask_target(
+                    pair_boxes, gt_inds, gt_masks, cfg.mask_size).to(device)
                 area_in, area_all = gt_areas_in_and_out(
                     gt.masks, gt_inds, pair_boxes)
                 classes = gt.labels.to(device).long()[gt_inds]
@@ -619,8 +620,12 @@ class MaskIoUHead(BaseModule):
                                      batch_gt_instances):
             num = boxes.shape[0]
             best = probs.new_zeros(num)
-            rows, gt_inds = (labels.to(device)[:, None] == gt.labels.to(
-                device)[None, :]).nonzero(as_tuple=True)
+            # same-class pairs that can overlap at all: the others' IoU is
+            # exactly 0 (a crowded image has D x G pairs, nearly all such)
+            candidates = (labels.to(device)[:, None] == gt.labels.to(
+                device)[None, :]) & boxes_near_extents(
+                    boxes.detach(), gt_mask_extents(gt.masks))
+            rows, gt_inds = candidates.nonzero(as_tuple=True)
             if rows.numel():
                 pair_boxes = boxes[rows].detach()
                 gt_masks = gt.masks
@@ -628,8 +633,8 @@ class MaskIoUHead(BaseModule):
                     gt_masks = BitmapMasks(
                         gt_masks.detach().cpu().numpy().astype('uint8'),
                         *gt_masks.shape[-2:])
-                grid = mask_target([pair_boxes], [gt_inds], [gt_masks],
-                                   cfg).to(device)
+                grid = chunked_mask_target(pair_boxes, gt_inds, gt_masks,
+                                           cfg.mask_size).to(device)
                 clipped = clip_boxes_to_masks(pair_boxes, gt.masks)
                 area_in, area_all = gt_areas_in_and_out(
                     gt.masks, gt_inds, clipped)

@@ -153,8 +153,12 @@ class MaskScoringMixin:
             :meth:`MaskIoUHead.detection_targets` (IoU with the best
             same-class instance, 0 for wrong-class and background
             detections). Logged as ``loss_mask_iou_dets`` with weight
-            ``loss_weight`` (default 1) times the head's own. ``None``
-            (default): positive RoIs only, as in the paper.
+            ``loss_weight`` (default 1) times the head's own;
+            ``max_per_img`` (default: ``test_cfg.max_per_img``) keeps the
+            highest-scoring detections of each image only (crowded sets
+            test with hundreds per image; the mask and MaskIoU heads run on
+            every kept one). ``None`` (default): positive RoIs only, as in
+            the paper.
 
     The MaskIoU loss is logged as ``loss_mask_iou`` (``s{i}.loss_mask_iou``
     for cascades) and weighted by the MaskIoU head's own
@@ -327,12 +331,20 @@ class MaskScoringMixin:
             raise ValueError(
                 "mask_iou_detections needs a learned MaskIoU head "
                 "(mask_score_source='mask_iou').")
-        unknown = set(cfg) - {'loss_weight'}
+        unknown = set(cfg) - {'loss_weight', 'max_per_img'}
         if unknown:
             raise ValueError(
                 f'mask_iou_detections: unknown keys {sorted(unknown)}; '
-                "it takes 'loss_weight'.")
-        return dict(loss_weight=float(cfg.get('loss_weight', 1.0)))
+                "it takes 'loss_weight' and 'max_per_img'.")
+        max_per_img = cfg.get('max_per_img')
+        if max_per_img is not None and not (isinstance(max_per_img, int)
+                                            and max_per_img > 0):
+            raise ValueError(
+                f'mask_iou_detections.max_per_img={max_per_img!r}: give a '
+                "positive int, or leave it out for test_cfg's.")
+        return dict(
+            loss_weight=float(cfg.get('loss_weight', 1.0)),
+            max_per_img=max_per_img)
 
     def _check_stage_loss_weights(self) -> None:
         """A scored cascade stage needs a non-zero stage loss weight."""
@@ -543,10 +555,15 @@ class MaskScoringMixin:
         iou_head = self.stage_mask_iou_head(self._num_mask_stages() - 1)
         metas = [s.metainfo for s in batch_data_samples]
         gts = [s.gt_instances for s in batch_data_samples]
+        box_cfg = self.test_cfg
+        if self.mask_iou_detections['max_per_img'] is not None:
+            box_cfg = ConfigDict(
+                dict(
+                    self.test_cfg,
+                    max_per_img=self.mask_iou_detections['max_per_img']))
         with torch.no_grad():
             dets = self.predict_bbox(
-                x, metas, proposals, rcnn_test_cfg=self.test_cfg,
-                rescale=False)
+                x, metas, proposals, rcnn_test_cfg=box_cfg, rescale=False)
             rois = bbox2roi([d.bboxes for d in dets])
             mask_results = self._mask_forward(x, rois) if len(rois) else {}
         weight = self.mask_iou_detections['loss_weight']

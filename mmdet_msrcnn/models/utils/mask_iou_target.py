@@ -599,3 +599,90 @@ def clip_boxes_to_masks(boxes: Tensor, gt_masks) -> Tensor:
     boxes[:, 0::2] = boxes[:, 0::2].clamp(0, width)
     boxes[:, 1::2] = boxes[:, 1::2].clamp(0, height)
     return boxes
+
+
+def gt_mask_extents(gt_masks) -> Tensor:
+    """Box around the foreground of each ground-truth instance.
+
+    Args:
+        gt_masks (BitmapMasks | PolygonMasks | Tensor): Instance masks of one
+            image (G instances); a tensor is taken as bitmaps (G, H, W).
+
+    Returns:
+        Tensor: ``(x1, y1, x2, y2)`` per instance, float32, shape (G, 4), on
+        the CPU (or the tensor's device): bitmaps one past the last
+        foreground column / row (zeros for an empty mask), polygons the
+        extent of their vertices.
+    """
+    if isinstance(gt_masks, Tensor):
+        from .full_mask_iou import masks_to_boxes
+        return masks_to_boxes(gt_masks)
+    if isinstance(gt_masks, (BitmapMasks, PolygonMasks)):
+        return gt_masks.get_bboxes('hbox').tensor.float()
+    raise TypeError(
+        'MaskIoU targets need BitmapMasks, PolygonMasks or a (G, H, W) '
+        f'tensor as ground-truth masks, got {type(gt_masks).__name__}.')
+
+
+def boxes_near_extents(boxes: Tensor, extents: Tensor,
+                       margin: float = 2.0) -> Tensor:
+    """Which (box, instance) pairs can share a foreground pixel.
+
+    A pair whose box lies more than ``margin`` pixels from the instance's
+    foreground extent has an empty mask target (the mask target's bilinear
+    samples reach less than 1.5 pixels outside a box) and no instance area
+    inside the box, so its MaskIoU is exactly 0 and need not be computed.
+
+    Args:
+        boxes (Tensor): Shape (D, 4).
+        extents (Tensor): From :func:`gt_mask_extents`, shape (G, 4).
+        margin (float): Pixels of slack. Defaults to 2.
+
+    Returns:
+        Tensor: Bool, shape (D, G).
+    """
+    boxes = boxes.float()
+    extents = extents.to(boxes.device).float()
+    return ((boxes[:, None, 0] <= extents[None, :, 2] + margin) &
+            (boxes[:, None, 2] >= extents[None, :, 0] - margin) &
+            (boxes[:, None, 1] <= extents[None, :, 3] + margin) &
+            (boxes[:, None, 3] >= extents[None, :, 1] - margin))
+
+
+#: Most elements of the (pairs, H, W) copy of the ground-truth bitmaps that
+#: mmdet's ``mask_target`` builds in one call: mmcv's CPU ``roi_align``
+#: indexes its input with 32-bit integers and crashes (segmentation fault)
+#: beyond 2**31 elements.
+_MASK_TARGET_CHUNK_ELEMS = 1 << 28
+
+
+def chunked_mask_target(boxes: Tensor, gt_inds: Tensor, gt_masks,
+                        mask_size: Tuple[int, int]) -> Tensor:
+    """mmdet's ``mask_target`` of many (box, instance) pairs, in chunks.
+
+    ``mask_target`` copies the image-sized bitmap of every pair's instance
+    before ``roi_align``; with thousands of pairs on a large image that
+    copy passes 2**31 elements, where mmcv's CPU kernel crashes. The pairs
+    are cut into chunks whose copy stays below
+    :data:`_MASK_TARGET_CHUNK_ELEMS`; the result is the same.
+
+    Args:
+        boxes (Tensor): Pair boxes, shape (R, 4).
+        gt_inds (Tensor): Instance index of each pair, shape (R,).
+        gt_masks (BitmapMasks | PolygonMasks): Masks of the image.
+        mask_size (tuple[int, int]): Target grid (M, M).
+
+    Returns:
+        Tensor: Binary targets, shape (R, M, M).
+    """
+    from mmdet.structures.mask import mask_target
+    from mmengine.config import ConfigDict
+    cfg = ConfigDict(mask_size=tuple(mask_size))
+    pixels = gt_masks.height * gt_masks.width
+    step = max(1, _MASK_TARGET_CHUNK_ELEMS // max(pixels, 1))
+    if boxes.shape[0] <= step:
+        return mask_target([boxes], [gt_inds], [gt_masks], cfg)
+    return torch.cat([
+        mask_target([boxes[i:i + step]], [gt_inds[i:i + step]], [gt_masks],
+                    cfg) for i in range(0, boxes.shape[0], step)
+    ])
