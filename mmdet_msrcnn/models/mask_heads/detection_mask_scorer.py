@@ -310,7 +310,8 @@ class DetectionMaskScorer(BaseModule):
             ``balance_bins``) of each detection's own class output against
             :func:`~mmdet_msrcnn.models.utils.full_mask_ious`; a zero that
             keeps every scorer parameter in the graph when the batch has
-            no detection.
+            no detection. With the head's ``rank_loss`` also
+            ``loss_mask_iou_rank`` (pairs within one image and class).
         """
         dets_list = [self._top_detections(det) for det in dets_list]
         metas = [s.metainfo for s in batch_data_samples]
@@ -318,6 +319,8 @@ class DetectionMaskScorer(BaseModule):
                                                box_source)
         if rois.shape[0] == 0:
             zero = sum(p.sum() for p in self.parameters()) * 0
+            if self.mask_iou_head.rank_loss is not None:
+                return dict(loss_mask_iou=zero, loss_mask_iou_rank=zero)
             return dict(loss_mask_iou=zero)
         device = feats[0].device
         targets = torch.cat([
@@ -331,6 +334,15 @@ class DetectionMaskScorer(BaseModule):
         labels = torch.cat([det.labels for det in dets_list]).long().to(device)
         preds = self(feats, rois.to(device), grids.to(feats[0]))
         rows = torch.arange(labels.numel(), device=device)
-        return dict(
-            loss_mask_iou=self.mask_iou_head.regression_loss(
-                preds[rows, labels], targets))
+        head = self.mask_iou_head
+        losses = dict(
+            loss_mask_iou=head.regression_loss(preds[rows, labels], targets))
+        if head.rank_loss is not None:  # pairs within one image and class
+            img_inds = torch.cat([
+                labels.new_full((len(det), ), i)
+                for i, det in enumerate(dets_list)
+            ])
+            losses['loss_mask_iou_rank'] = head.ranking_loss(
+                preds[rows, labels], targets,
+                img_inds * head.num_classes + labels)
+        return losses

@@ -76,6 +76,27 @@ def attach_mask_scores(results: InstanceData,
     return results
 
 
+RANK_LOSS_DEFAULTS = dict(loss_weight=1.0, min_gap=0.05, min_target=0.1)
+
+
+def _parse_rank_loss(cfg: Optional[dict]) -> Optional[dict]:
+    """Check ``MaskIoUHead(rank_loss=...)`` and fill in the defaults."""
+    if cfg is None:
+        return None
+    unknown = set(cfg) - set(RANK_LOSS_DEFAULTS)
+    if unknown:
+        raise ValueError(
+            f'MaskIoUHead: rank_loss has unknown keys {sorted(unknown)}; it '
+            f'takes {sorted(RANK_LOSS_DEFAULTS)}.')
+    out = {k: float(cfg.get(k, v)) for k, v in RANK_LOSS_DEFAULTS.items()}
+    if out['loss_weight'] <= 0 or not 0 <= out['min_gap'] < 1 or not (
+            0 <= out['min_target'] < 1):
+        raise ValueError(
+            f'MaskIoUHead: rank_loss={cfg!r}: loss_weight must be positive, '
+            'min_gap and min_target in [0, 1).')
+    return out
+
+
 def _conv_out_size(size: int, stride: int) -> int:
     """Output size of a 3x3 convolution with padding 1."""
     return (size + 2 - 3) // stride + 1
@@ -134,6 +155,18 @@ class MaskIoUHead(BaseModule):
             weights, so every occupied bin counts equally and the many
             near-zero targets of non-positive RoIs do not swamp the rest.
             ``None`` (default) is the plain mean.
+        rank_loss (dict, optional): Add a pairwise ranking loss among the
+            regressed RoIs of the same image and class, logged as
+            ``loss_mask_iou_rank``: for every pair whose targets differ by
+            more than ``min_gap`` (default 0.05) and whose lower target is
+            at least ``min_target`` (default 0.1, so the pairs are hits),
+            the hinge ``max(0, (t_i - t_j) - (p_i - p_j))``: zero once the
+            predictions are at least as far apart as the targets, in the
+            right order; averaged over the pairs and weighted by
+            ``loss_weight`` (default 1). It works against the compression
+            of the regression (it orders the hits, which AP rewards).
+            Regresses the ground-truth class output (any ``target_mode``).
+            ``None`` (default): no ranking loss, as in the paper.
         init_cfg (dict | list[dict], optional): Initialisation config.
     """
 
@@ -151,6 +184,7 @@ class MaskIoUHead(BaseModule):
                  iou_thr: Optional[float] = None,
                  loss_iou: ConfigType = dict(type='MSELoss', loss_weight=1.0),
                  balance_bins: Optional[int] = None,
+                 rank_loss: Optional[dict] = None,
                  init_cfg: OptMultiConfig = [
                      dict(type='Kaiming', override=dict(name='convs')),
                      dict(type='Caffe2Xavier', override=dict(name='fcs')),
@@ -185,6 +219,7 @@ class MaskIoUHead(BaseModule):
                 f'MaskIoUHead: balance_bins={balance_bins!r} must be None '
                 'or a positive int.')
         self.balance_bins = balance_bins
+        self.rank_loss = _parse_rank_loss(rank_loss)
         self.num_classes = num_classes
         self.roi_feat_size = roi_feat_size
         self.mask_size = mask_size or 2 * roi_feat_size
@@ -517,8 +552,11 @@ class MaskIoUHead(BaseModule):
         order = order[first]
         return rows[order], gt_inds[order]
 
-    def loss(self, mask_iou_preds: Tensor, iou_targets: Tensor,
-             pos_labels: Tensor) -> dict:
+    def loss(self,
+             mask_iou_preds: Tensor,
+             iou_targets: Tensor,
+             pos_labels: Tensor,
+             img_inds: Optional[Tensor] = None) -> dict:
         """L2 loss of the regressed MaskIoU outputs.
 
         Args:
@@ -528,12 +566,70 @@ class MaskIoUHead(BaseModule):
                 (P, K) with -1 for the pairs that are not regressed (see
                 :meth:`get_targets`).
             pos_labels (Tensor): Ground-truth class of each RoI, (P,).
+            img_inds (Tensor, optional): Image of each RoI in the batch,
+                (P,); needed with ``rank_loss`` (pairs never cross images).
 
         Returns:
             dict[str, Tensor]: ``loss_mask_iou``, the mean over the regressed
             (RoI, class) pairs; 0 (with gradients reaching every parameter)
-            when there are none.
+            when there are none. With ``rank_loss`` also
+            ``loss_mask_iou_rank`` (see :meth:`ranking_loss`).
         """
+        losses = self._regression_loss_dict(mask_iou_preds, iou_targets,
+                                            pos_labels)
+        if self.rank_loss is not None:
+            losses['loss_mask_iou_rank'] = self._gt_class_ranking_loss(
+                mask_iou_preds, iou_targets, pos_labels, img_inds)
+        return losses
+
+    def _gt_class_ranking_loss(self, mask_iou_preds: Tensor,
+                               iou_targets: Tensor, pos_labels: Tensor,
+                               img_inds: Optional[Tensor]) -> Tensor:
+        """:meth:`ranking_loss` of the ground-truth class outputs."""
+        if img_inds is None:
+            raise ValueError(
+                'MaskIoUHead(rank_loss=...) pairs RoIs of one image only: '
+                'pass img_inds to loss().')
+        rows = torch.arange(pos_labels.numel(), device=pos_labels.device)
+        targets = (iou_targets[rows, pos_labels]
+                   if iou_targets.dim() == 2 else iou_targets)
+        preds = mask_iou_preds[rows, pos_labels]
+        keep = (targets >= 0) if self.iou_thr is None else (
+            targets > self.iou_thr)
+        groups = img_inds.to(pos_labels.device).long() * \
+            self.num_classes + pos_labels.long()
+        loss = self.ranking_loss(preds[keep], targets[keep], groups[keep])
+        return loss + mask_iou_preds.sum() * 0
+
+    def ranking_loss(self, preds: Tensor, targets: Tensor,
+                     groups: Tensor) -> Tensor:
+        """Pairwise hinge between RoIs of one group (image and class).
+
+        Args:
+            preds (Tensor): Predicted MaskIoU, (Q,).
+            targets (Tensor): Their targets, (Q,).
+            groups (Tensor): Group id of each RoI, (Q,); pairs never cross
+                groups.
+
+        Returns:
+            Tensor: ``loss_weight`` x the mean over the pairs ``(i, j)`` of
+            one group with ``t_i - t_j > min_gap`` and ``t_j >=
+            min_target`` of ``max(0, (t_i - t_j) - (p_i - p_j))``; 0 (in the
+            graph) without such a pair.
+        """
+        cfg = self.rank_loss
+        preds, targets = preds.float(), targets.float().detach()
+        gap = targets[:, None] - targets[None, :]
+        pairs = ((groups[:, None] == groups[None, :]) & (gap > cfg['min_gap'])
+                 & (targets[None, :] >= cfg['min_target']))
+        if not bool(pairs.any()):
+            return preds.sum() * 0
+        hinge = (gap - (preds[:, None] - preds[None, :])).clamp(min=0)
+        return hinge[pairs].mean() * cfg['loss_weight']
+
+    def _regression_loss_dict(self, mask_iou_preds: Tensor,
+                              iou_targets: Tensor, pos_labels: Tensor) -> dict:
+        """``loss_mask_iou`` of :meth:`loss`."""
         rows = torch.arange(pos_labels.numel(), device=pos_labels.device)
         if self.target_mode == 'present_classes':
             if iou_targets.dim() != 2:

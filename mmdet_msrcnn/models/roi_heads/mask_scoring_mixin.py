@@ -535,7 +535,11 @@ class MaskScoringMixin:
             select_class_masks(mask_preds, pos_labels).sigmoid(),
             mask_results['mask_targets'], sampling_results,
             batch_gt_instances, thr, **extra)
-        return iou_head.loss(iou_preds, targets, pos_labels)
+        img_inds = torch.cat([
+            pos_labels.new_full((len(res.pos_gt_labels), ), i)
+            for i, res in enumerate(sampling_results)
+        ])
+        return iou_head.loss(iou_preds, targets, pos_labels, img_inds)
 
     def detection_mask_iou_loss(self, x: Tuple[Tensor], proposals: List,
                                 batch_data_samples: List) -> Dict[str,
@@ -550,7 +554,9 @@ class MaskScoringMixin:
                 and the image metas.
 
         Returns:
-            dict[str, Tensor]: ``loss_mask_iou_dets``.
+            dict[str, Tensor]: ``loss_mask_iou_dets``; with the head's
+            ``rank_loss`` also ``loss_mask_iou_dets_rank`` (pairs of
+            detections of one image and label).
         """
         iou_head = self.stage_mask_iou_head(self._num_mask_stages() - 1)
         metas = [s.metainfo for s in batch_data_samples]
@@ -569,6 +575,9 @@ class MaskScoringMixin:
         weight = self.mask_iou_detections['loss_weight']
         if not len(rois):  # keep every head parameter in the graph
             zero = sum(p.sum() for p in iou_head.parameters()) * 0
+            if getattr(iou_head, 'rank_loss', None) is not None:
+                return dict(
+                    loss_mask_iou_dets=zero, loss_mask_iou_dets_rank=zero)
             return dict(loss_mask_iou_dets=zero)
         labels = torch.cat([d.labels for d in dets]).long()
         mask_preds = mask_results['mask_preds']
@@ -580,8 +589,18 @@ class MaskScoringMixin:
             self._mask_iou_feats(x, rois, mask_results['mask_feats']),
             self._mask_iou_input(iou_head, mask_preds, labels, False))
         rows = torch.arange(labels.numel(), device=labels.device)
-        loss = iou_head.regression_loss(iou_preds[rows, labels], targets)
-        return dict(loss_mask_iou_dets=loss * weight)
+        preds = iou_preds[rows, labels]
+        losses = dict(
+            loss_mask_iou_dets=iou_head.regression_loss(preds, targets) *
+            weight)
+        if getattr(iou_head, 'rank_loss', None) is not None:
+            img_inds = torch.cat([
+                labels.new_full((len(d), ), i) for i, d in enumerate(dets)
+            ])
+            losses['loss_mask_iou_dets_rank'] = iou_head.ranking_loss(
+                preds, targets,
+                img_inds * iou_head.num_classes + labels) * weight
+        return losses
 
     # ------------------------------------------------------------------
     # inference
