@@ -19,6 +19,7 @@ from torch import Tensor, nn
 from mmdet_msrcnn.registry import MODELS
 from ..utils.full_mask_iou import (full_mask_ious, gt_masks_as_tensor,
                                    mask_box_grids, masks_to_boxes)
+from .mask_iou_head import image_indices
 
 #: Values of ``box_source``: the host's boxes, or the tight box of the mask
 #: (hosts whose results carry placeholder boxes, e.g. SOLOv2).
@@ -338,11 +339,7 @@ class DetectionMaskScorer(BaseModule):
         losses = dict(
             loss_mask_iou=head.regression_loss(preds[rows, labels], targets))
         if head.rank_loss is not None:  # pairs within one image and class
-            img_inds = torch.cat([
-                labels.new_full((len(det), ), i)
-                for i, det in enumerate(dets_list)
-            ])
-            losses['loss_mask_iou_rank'] = head.ranking_loss(
-                preds[rows, labels], targets,
-                img_inds * head.num_classes + labels)
+            losses['loss_mask_iou_rank'] = head.image_class_ranking_loss(
+                preds[rows, labels], targets, labels,
+                image_indices([len(det) for det in dets_list], device))
         return losses

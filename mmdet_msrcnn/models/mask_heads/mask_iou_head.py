@@ -4,7 +4,6 @@ from typing import List, Optional, Sequence
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from mmdet.structures.mask import BitmapMasks
 from mmengine.config import ConfigDict
 from mmengine.model import BaseModule
 from mmengine.structures import InstanceData
@@ -74,6 +73,21 @@ def attach_mask_scores(results: InstanceData,
     if mask_score_as_score:
         results.scores = results.mask_scores
     return results
+
+
+def image_indices(counts: Sequence[int], device=None) -> Tensor:
+    """Image index of each item of a batch, from the per-image counts.
+
+    Args:
+        counts (Sequence[int]): Items per image, e.g. ``[2, 0, 1]``.
+        device (torch.device, optional): Of the result.
+
+    Returns:
+        Tensor: Long, shape (sum(counts),), e.g. ``[0, 0, 2]``.
+    """
+    return torch.repeat_interleave(
+        torch.arange(len(counts), device=device),
+        torch.as_tensor(list(counts), dtype=torch.long, device=device))
 
 
 RANK_LOSS_DEFAULTS = dict(loss_weight=1.0, min_gap=0.05, min_target=0.1)
@@ -489,14 +503,9 @@ class MaskIoUHead(BaseModule):
             rows, gt_inds = self._largest_other_instances(
                 gt, box, labels[start:start + num], num_classes)
             if rows.numel():
-                gt_masks = gt.masks
-                if isinstance(gt_masks, Tensor):
-                    gt_masks = BitmapMasks(
-                        gt_masks.detach().cpu().numpy().astype('uint8'),
-                        *gt_masks.shape[-2:])
                 pair_boxes = box[rows]
                 other_targets = chunked_mask_target(
-                    pair_boxes, gt_inds, gt_masks, cfg.mask_size).to(device)
+                    pair_boxes, gt_inds, gt.masks, cfg.mask_size).to(device)
                 area_in, area_all = gt_areas_in_and_out(
                     gt.masks, gt_inds, pair_boxes)
                 classes = gt.labels.to(device).long()[gt_inds]
@@ -596,10 +605,24 @@ class MaskIoUHead(BaseModule):
         preds = mask_iou_preds[rows, pos_labels]
         keep = (targets >= 0) if self.iou_thr is None else (
             targets > self.iou_thr)
-        groups = img_inds.to(pos_labels.device).long() * \
-            self.num_classes + pos_labels.long()
-        loss = self.ranking_loss(preds[keep], targets[keep], groups[keep])
+        loss = self.image_class_ranking_loss(preds[keep], targets[keep],
+                                             pos_labels[keep],
+                                             img_inds.to(rows.device)[keep])
         return loss + mask_iou_preds.sum() * 0
+
+    def image_class_ranking_loss(self, preds: Tensor, targets: Tensor,
+                                 labels: Tensor, img_inds: Tensor) -> Tensor:
+        """:meth:`ranking_loss` with one group per (image, class).
+
+        Args:
+            preds (Tensor): Predicted MaskIoU of each RoI's class, (Q,).
+            targets (Tensor): Their targets, (Q,).
+            labels (Tensor): Class of each RoI, (Q,).
+            img_inds (Tensor): Image of each RoI in the batch, (Q,), e.g.
+                from :func:`image_indices`.
+        """
+        groups = img_inds.long() * self.num_classes + labels.long()
+        return self.ranking_loss(preds, targets, groups)
 
     def ranking_loss(self, preds: Tensor, targets: Tensor,
                      groups: Tensor) -> Tensor:
@@ -724,12 +747,7 @@ class MaskIoUHead(BaseModule):
             rows, gt_inds = candidates.nonzero(as_tuple=True)
             if rows.numel():
                 pair_boxes = boxes[rows].detach()
-                gt_masks = gt.masks
-                if isinstance(gt_masks, Tensor):
-                    gt_masks = BitmapMasks(
-                        gt_masks.detach().cpu().numpy().astype('uint8'),
-                        *gt_masks.shape[-2:])
-                grid = chunked_mask_target(pair_boxes, gt_inds, gt_masks,
+                grid = chunked_mask_target(pair_boxes, gt_inds, gt.masks,
                                            cfg.mask_size).to(device)
                 clipped = clip_boxes_to_masks(pair_boxes, gt.masks)
                 area_in, area_all = gt_areas_in_and_out(

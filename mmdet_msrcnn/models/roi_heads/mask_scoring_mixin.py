@@ -45,7 +45,7 @@ from mmengine.config import ConfigDict
 from torch import Tensor, nn
 
 from mmdet_msrcnn.registry import MODELS
-from ..mask_heads.mask_iou_head import attach_mask_scores
+from ..mask_heads.mask_iou_head import attach_mask_scores, image_indices
 from ..utils.maskness import mask_maskness
 
 MaskIoUHeadCfg = Union[dict, ConfigDict, Sequence[Union[dict, ConfigDict]]]
@@ -535,10 +535,9 @@ class MaskScoringMixin:
             select_class_masks(mask_preds, pos_labels).sigmoid(),
             mask_results['mask_targets'], sampling_results,
             batch_gt_instances, thr, **extra)
-        img_inds = torch.cat([
-            pos_labels.new_full((len(res.pos_gt_labels), ), i)
-            for i, res in enumerate(sampling_results)
-        ])
+        img_inds = image_indices(
+            [len(res.pos_gt_labels) for res in sampling_results],
+            pos_labels.device)
         return iou_head.loss(iou_preds, targets, pos_labels, img_inds)
 
     def detection_mask_iou_loss(self, x: Tuple[Tensor], proposals: List,
@@ -594,12 +593,11 @@ class MaskScoringMixin:
             loss_mask_iou_dets=iou_head.regression_loss(preds, targets) *
             weight)
         if getattr(iou_head, 'rank_loss', None) is not None:
-            img_inds = torch.cat([
-                labels.new_full((len(d), ), i) for i, d in enumerate(dets)
-            ])
-            losses['loss_mask_iou_dets_rank'] = iou_head.ranking_loss(
-                preds, targets,
-                img_inds * iou_head.num_classes + labels) * weight
+            losses['loss_mask_iou_dets_rank'] = \
+                iou_head.image_class_ranking_loss(
+                    preds, targets, labels,
+                    image_indices([len(d) for d in dets],
+                                  labels.device)) * weight
         return losses
 
     # ------------------------------------------------------------------

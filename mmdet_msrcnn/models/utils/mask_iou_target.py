@@ -41,8 +41,11 @@ from typing import List, Sequence, Tuple
 import numpy as np
 import torch
 import torch.nn.functional as F
-from mmdet.structures.mask import BitmapMasks, PolygonMasks
+from mmdet.structures.mask import BitmapMasks, PolygonMasks, mask_target
+from mmengine.config import ConfigDict
 from torch import Tensor
+
+from .full_mask_iou import masks_to_boxes
 
 # Summed-area tables of more than this many elements in all are built and
 # queried in several groups of ground-truth masks.
@@ -615,7 +618,6 @@ def gt_mask_extents(gt_masks) -> Tensor:
         extent of their vertices.
     """
     if isinstance(gt_masks, Tensor):
-        from .full_mask_iou import masks_to_boxes
         return masks_to_boxes(gt_masks)
     if isinstance(gt_masks, (BitmapMasks, PolygonMasks)):
         return gt_masks.get_bboxes('hbox').tensor.float()
@@ -669,14 +671,17 @@ def chunked_mask_target(boxes: Tensor, gt_inds: Tensor, gt_masks,
     Args:
         boxes (Tensor): Pair boxes, shape (R, 4).
         gt_inds (Tensor): Instance index of each pair, shape (R,).
-        gt_masks (BitmapMasks | PolygonMasks): Masks of the image.
+        gt_masks (BitmapMasks | PolygonMasks | Tensor): Masks of the image;
+            a (G, H, W) tensor is taken as bitmaps.
         mask_size (tuple[int, int]): Target grid (M, M).
 
     Returns:
         Tensor: Binary targets, shape (R, M, M).
     """
-    from mmdet.structures.mask import mask_target
-    from mmengine.config import ConfigDict
+    if isinstance(gt_masks, Tensor):
+        gt_masks = BitmapMasks(
+            gt_masks.detach().cpu().numpy().astype('uint8'),
+            *gt_masks.shape[-2:])
     cfg = ConfigDict(mask_size=tuple(mask_size))
     pixels = gt_masks.height * gt_masks.width
     step = max(1, _MASK_TARGET_CHUNK_ELEMS // max(pixels, 1))
