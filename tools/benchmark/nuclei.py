@@ -41,6 +41,10 @@ MODELS = {
                 osp.join(
                     REPO, 'configs/nuclei/'
                     'ms-rcnn_r18_fpn_nuclei_dets-balanced_detached.py')),
+    'ms_rank': ('MS R-CNN, dets + balancing, detached, ranking loss',
+                osp.join(
+                    REPO, 'configs/nuclei/'
+                    'ms-rcnn_r18_fpn_nuclei_dets-balanced_detached_rank.py')),
     # mmdet's own MS R-CNN, for the three-way comparison
     'mmdet_ms': ('mmdet MS R-CNN',
                  osp.join(REPO,
