@@ -106,6 +106,11 @@ def test_training_cost_of_options_and_hosts(smoke_report):
     for key in ('dets_balanced', 'dets_balanced_detached',
                 'dets_balanced_detached_rank'):  # the same detector weights
         assert cost[key]['scorer_rois'] == cost['dets']['scorer_rois'], key
+    # and the jittered option regresses 4 boxes per instance more
+    meta = report['meta']
+    assert cost['dets_balanced_detached_rank_jitter']['scorer_rois'] == (
+        cost['dets']['scorer_rois'] +
+        4 * meta['train_batch'] * meta['num_gt'])
     assert cost['rtmdet_ins_ms']['scorer_rois'] > 0
     assert cost['solov2_ms']['scorer_rois'] > 0
     # the frozen upgrade trains the MaskIoU head's parameters only

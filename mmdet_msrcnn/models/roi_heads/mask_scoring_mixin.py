@@ -40,12 +40,13 @@ import difflib
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
-from mmdet.structures.bbox import bbox2roi
+from mmdet.structures.bbox import bbox2roi, get_box_tensor
 from mmengine.config import ConfigDict
 from torch import Tensor, nn
 
 from mmdet_msrcnn.registry import MODELS
 from ..mask_heads.mask_iou_head import attach_mask_scores, image_indices
+from ..utils.jitter import jitter_boxes
 from ..utils.maskness import mask_maskness
 
 MaskIoUHeadCfg = Union[dict, ConfigDict, Sequence[Union[dict, ConfigDict]]]
@@ -159,6 +160,17 @@ class MaskScoringMixin:
             test with hundreds per image; the mask and MaskIoU heads run on
             every kept one). ``None`` (default): positive RoIs only, as in
             the paper.
+        mask_iou_jittered_gts (dict, optional): Also train the MaskIoU head
+            on boxes of varied quality around each ground truth: per
+            instance, ``num_per_gt`` (default 4) boxes from
+            :func:`~mmdet_msrcnn.models.utils.jitter_boxes` with
+            ``max_offset`` (default 0.25; the shift as a fraction of the
+            box's size, and the log-scale change), labelled with the
+            instance's class, their masks from the mask head (no gradient
+            into the detector from this) and the same targets as
+            ``mask_iou_detections``. Aim: more hits of varied quality to
+            order. Logged as ``loss_mask_iou_jit`` (weight ``loss_weight``,
+            default 1, times the head's own). ``None`` (default): off.
 
     The MaskIoU loss is logged as ``loss_mask_iou`` (``s{i}.loss_mask_iou``
     for cascades) and weighted by the MaskIoU head's own
@@ -176,6 +188,7 @@ class MaskScoringMixin:
                  detach_mask_iou_feats: bool = False,
                  mask_score_source: str = 'mask_iou',
                  mask_iou_detections: Optional[dict] = None,
+                 mask_iou_jittered_gts: Optional[dict] = None,
                  mask_score_power: float = 1.0,
                  **kwargs) -> None:
         if 'mask_iou_loss_weights' in kwargs:
@@ -217,6 +230,8 @@ class MaskScoringMixin:
         self._check_cfg_keys()
         self.mask_iou_detections = self._parse_detection_training(
             mask_iou_detections)
+        self.mask_iou_jittered_gts = self._parse_jittered_gts(
+            mask_iou_jittered_gts)
 
     # ------------------------------------------------------------------
     # building
@@ -345,6 +360,37 @@ class MaskScoringMixin:
         return dict(
             loss_weight=float(cfg.get('loss_weight', 1.0)),
             max_per_img=max_per_img)
+
+    def _parse_jittered_gts(self, cfg: Optional[dict]) -> Optional[dict]:
+        """Check the ``mask_iou_jittered_gts`` option."""
+        if cfg is None:
+            return None
+        name = 'mask_iou_jittered_gts'
+        if not self.supports_detection_training:
+            raise ValueError(
+                f'{type(self).__name__}: {name} is supported by '
+                'MaskScoringRoIHead (and PointRend) hosts only so far.')
+        if not self.with_mask_iou:
+            raise ValueError(f"{name} needs a learned MaskIoU head "
+                             "(mask_score_source='mask_iou').")
+        unknown = set(cfg) - {'num_per_gt', 'max_offset', 'loss_weight'}
+        if unknown:
+            raise ValueError(
+                f'{name}: unknown keys {sorted(unknown)}; it takes '
+                "'num_per_gt', 'max_offset' and 'loss_weight'.")
+        num = cfg.get('num_per_gt', 4)
+        if not (isinstance(num, int) and num > 0):
+            raise ValueError(
+                f'{name}.num_per_gt={num!r}: give a positive int.')
+        offset = float(cfg.get('max_offset', 0.25))
+        if not 0 <= offset < 1:
+            raise ValueError(
+                f'{name}.max_offset={offset!r}: give a value in [0, 1) '
+                '(a fraction of the box size).')
+        return dict(
+            num_per_gt=num,
+            max_offset=offset,
+            loss_weight=float(cfg.get('loss_weight', 1.0)))
 
     def _check_stage_loss_weights(self) -> None:
         """A scored cascade stage needs a non-zero stage loss weight."""
@@ -557,7 +603,6 @@ class MaskScoringMixin:
             ``rank_loss`` also ``loss_mask_iou_dets_rank`` (pairs of
             detections of one image and label).
         """
-        iou_head = self.stage_mask_iou_head(self._num_mask_stages() - 1)
         metas = [s.metainfo for s in batch_data_samples]
         gts = [s.gt_instances for s in batch_data_samples]
         box_cfg = self.test_cfg
@@ -569,35 +614,89 @@ class MaskScoringMixin:
         with torch.no_grad():
             dets = self.predict_bbox(
                 x, metas, proposals, rcnn_test_cfg=box_cfg, rescale=False)
-            rois = bbox2roi([d.bboxes for d in dets])
+        return self.extra_rois_mask_iou_loss(
+            x, [d.bboxes for d in dets], [d.labels for d in dets], gts,
+            self.mask_iou_detections['loss_weight'], 'dets')
+
+    def jittered_gt_mask_iou_loss(self, x: Tuple[Tensor],
+                                  batch_data_samples: List) -> Dict[str,
+                                                                    Tensor]:
+        """MaskIoU loss on boxes jittered around each ground truth.
+
+        Args:
+            x (tuple[Tensor]): Multi-level image features.
+            batch_data_samples (list[DetDataSample]): With ``gt_instances``
+                (``bboxes``, ``labels``, ``masks``) and ``img_shape``.
+
+        Returns:
+            dict[str, Tensor]: ``loss_mask_iou_jit``; with the head's
+            ``rank_loss`` also ``loss_mask_iou_jit_rank``.
+        """
+        cfg = self.mask_iou_jittered_gts
+        gts = [s.gt_instances for s in batch_data_samples]
+        boxes = [
+            jitter_boxes(
+                get_box_tensor(gt.bboxes), cfg['num_per_gt'],
+                cfg['max_offset'], s.metainfo['img_shape'])
+            for gt, s in zip(gts, batch_data_samples)
+        ]
+        labels = [
+            gt.labels.repeat_interleave(cfg['num_per_gt']) for gt in gts
+        ]
+        return self.extra_rois_mask_iou_loss(x, boxes, labels, gts,
+                                             cfg['loss_weight'], 'jit')
+
+    def extra_rois_mask_iou_loss(self, x: Tuple[Tensor], boxes: List[Tensor],
+                                 labels: List[Tensor],
+                                 batch_gt_instances: List, weight: float,
+                                 name: str) -> Dict[str, Tensor]:
+        """MaskIoU loss on RoIs beyond the positives (no detector gradient).
+
+        The RoIs' masks come from the mask head without gradient, their
+        targets from :meth:`MaskIoUHead.detection_targets`.
+
+        Args:
+            x (tuple[Tensor]): Multi-level image features.
+            boxes (list[Tensor]): Per image, (D_i, 4) boxes.
+            labels (list[Tensor]): Per image, (D_i,) labels they are scored
+                with.
+            batch_gt_instances (list[InstanceData]): Ground truth per image.
+            weight (float): Times the head's own loss weight.
+            name (str): Loss key suffix: ``loss_mask_iou_{name}`` (and
+                ``loss_mask_iou_{name}_rank``).
+
+        Returns:
+            dict[str, Tensor]: The regression loss and, with the head's
+            ``rank_loss``, the ranking loss (pairs of one image and label);
+            zeros that keep every head parameter in the graph when there
+            is no RoI.
+        """
+        iou_head = self.stage_mask_iou_head(self._num_mask_stages() - 1)
+        key = f'loss_mask_iou_{name}'
+        ranked = getattr(iou_head, 'rank_loss', None) is not None
+        rois = bbox2roi(boxes)
+        with torch.no_grad():
             mask_results = self._mask_forward(x, rois) if len(rois) else {}
-        weight = self.mask_iou_detections['loss_weight']
         if not len(rois):  # keep every head parameter in the graph
             zero = sum(p.sum() for p in iou_head.parameters()) * 0
-            if getattr(iou_head, 'rank_loss', None) is not None:
-                return dict(
-                    loss_mask_iou_dets=zero, loss_mask_iou_dets_rank=zero)
-            return dict(loss_mask_iou_dets=zero)
-        labels = torch.cat([d.labels for d in dets]).long()
+            return {key: zero, f'{key}_rank': zero} if ranked else {key: zero}
+        flat_labels = torch.cat(labels).long()
         mask_preds = mask_results['mask_preds']
-        probs = select_class_masks(mask_preds, labels).sigmoid()
+        probs = select_class_masks(mask_preds, flat_labels).sigmoid()
         targets = iou_head.detection_targets(
-            probs, [d.bboxes for d in dets], [d.labels for d in dets], gts,
+            probs, boxes, labels, batch_gt_instances,
             self.test_cfg.get('mask_thr_binary', 0.5))
         iou_preds = iou_head(
             self._mask_iou_feats(x, rois, mask_results['mask_feats']),
-            self._mask_iou_input(iou_head, mask_preds, labels, False))
-        rows = torch.arange(labels.numel(), device=labels.device)
-        preds = iou_preds[rows, labels]
-        losses = dict(
-            loss_mask_iou_dets=iou_head.regression_loss(preds, targets) *
-            weight)
-        if getattr(iou_head, 'rank_loss', None) is not None:
-            losses['loss_mask_iou_dets_rank'] = \
-                iou_head.image_class_ranking_loss(
-                    preds, targets, labels,
-                    image_indices([len(d) for d in dets],
-                                  labels.device)) * weight
+            self._mask_iou_input(iou_head, mask_preds, flat_labels, False))
+        rows = torch.arange(flat_labels.numel(), device=flat_labels.device)
+        preds = iou_preds[rows, flat_labels]
+        losses = {key: iou_head.regression_loss(preds, targets) * weight}
+        if ranked:
+            losses[f'{key}_rank'] = iou_head.image_class_ranking_loss(
+                preds, targets, flat_labels,
+                image_indices([len(b) for b in boxes],
+                              flat_labels.device)) * weight
         return losses
 
     # ------------------------------------------------------------------

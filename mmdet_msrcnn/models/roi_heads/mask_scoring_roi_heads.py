@@ -65,11 +65,13 @@ class MaskScoringRoIHead(MaskScoringMixin, StandardRoIHead):
 
     def loss(self, x: Tuple[Tensor], rpn_results_list: List,
              batch_data_samples: List) -> dict:
-        """The host's losses, plus ``loss_mask_iou_dets`` if configured.
+        """The host's losses, plus ``loss_mask_iou_dets`` / ``_jit`` if set.
 
         The detections are made first, from a copy of the proposals (the
         host's ``loss`` turns their ``bboxes`` into sampling priors); the
-        box path is deterministic, so the RoI sampling is unchanged.
+        box path is deterministic, so the RoI sampling is unchanged. The
+        jittered boxes are drawn after the host's losses, so their random
+        draws do not move its sampling either.
         """
         extra = {}
         if self.mask_iou_detections is not None:
@@ -81,6 +83,9 @@ class MaskScoringRoIHead(MaskScoringMixin, StandardRoIHead):
                                                  batch_data_samples)
         losses = super().loss(x, rpn_results_list, batch_data_samples)
         losses.update(extra)
+        if self.mask_iou_jittered_gts is not None:
+            losses.update(
+                self.jittered_gt_mask_iou_loss(x, batch_data_samples))
         return losses
 
     def forward(self, x: Tuple[Tensor], rpn_results_list: List,

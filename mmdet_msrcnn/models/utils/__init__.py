@@ -1,12 +1,13 @@
 from .full_mask_iou import (full_mask_ious, gt_masks_as_tensor,
                             mask_box_grids, masks_to_boxes)
+from .jitter import jitter_boxes
 from .maskness import mask_maskness
 from .mask_iou_target import (bitmap_areas_in_boxes, clip_boxes_to_masks,
                               gt_areas_in_and_out, mask_iou_from_areas,
                               pack_polygon_edges, polygon_areas_in_boxes)
 
 __all__ = [
-    'mask_maskness', 'full_mask_ious', 'gt_masks_as_tensor', 'mask_box_grids',
+    'jitter_boxes', 'mask_maskness', 'full_mask_ious', 'gt_masks_as_tensor', 'mask_box_grids',
     'masks_to_boxes',
     'bitmap_areas_in_boxes', 'clip_boxes_to_masks', 'gt_areas_in_and_out',
     'mask_iou_from_areas', 'pack_polygon_edges', 'polygon_areas_in_boxes'
