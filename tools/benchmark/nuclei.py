@@ -45,6 +45,10 @@ MODELS = {
                 osp.join(
                     REPO, 'configs/nuclei/'
                     'ms-rcnn_r18_fpn_nuclei_dets-balanced_detached_rank.py')),
+    'ms_jitter': ('MS R-CNN, the same + jittered ground-truth boxes',
+                  osp.join(
+                      REPO, 'configs/nuclei/ms-rcnn_r18_fpn_nuclei_'
+                      'dets-balanced_detached_rank_jitter.py')),
     # mmdet's own MS R-CNN, for the three-way comparison
     'mmdet_ms': ('mmdet MS R-CNN',
                  osp.join(REPO,
