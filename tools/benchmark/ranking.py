@@ -39,6 +39,11 @@ def parse_args(argv=None):
     parser.add_argument('--configs', nargs='+', required=True)
     parser.add_argument('--work-dir', default='work_dirs/ranking')
     parser.add_argument('--data-root', default='data/shapes/')
+    parser.add_argument(
+        '--img-dir',
+        default='images/{split}/',
+        help="image folder under the data root, '{split}' replaced by "
+        "train / val (nuclei: 'images/', one folder for both)")
     parser.add_argument('--num-fit', type=int, default=100,
                         help='training images the power is fitted on')
     parser.add_argument('--max-dets', type=int, default=100)
@@ -67,7 +72,7 @@ def _checkpoint(run_dir: str) -> str:
 
 
 def _test(config, checkpoint, work_dir, root, split, dump=None,
-          indices=None, power=None, max_dets=100):
+          indices=None, power=None, max_dets=100, img_dir='images/{split}/'):
     """Evaluate ``checkpoint`` on a split with MaskQualityMetric only."""
     from mmengine.config import Config
     from mmengine.runner import Runner
@@ -77,7 +82,7 @@ def _test(config, checkpoint, work_dir, root, split, dump=None,
     loader = cfg.test_dataloader
     loader.dataset.update(
         data_root=root, ann_file=f'annotations/instances_{split}.json',
-        data_prefix=dict(img=f'images/{split}/'), indices=indices)
+        data_prefix=dict(img=img_dir.format(split=split)), indices=indices)
     cfg.test_evaluator = dict(
         type='mmdet_msrcnn.MaskQualityMetric',
         ann_file=root + f'annotations/instances_{split}.json',
@@ -107,7 +112,8 @@ def main(argv=None):
         start = time.time()
         dump = osp.join(run_dir, 'train_dets.npz')
         _test(config, ckpt, osp.join(run_dir, 'fit'), root, 'train',
-              dump=dump, indices=args.num_fit, max_dets=args.max_dets)
+              dump=dump, indices=args.num_fit, max_dets=args.max_dets,
+              img_dir=args.img_dir)
         rec = load_records(dump)
         keep = rec['score'] > 0.05
         fit = fit_mask_score_power(rec['score'][keep], rec['pred_iou'][keep],
@@ -117,7 +123,8 @@ def main(argv=None):
             fit['train_ap'] = {
                 str(p): _test(config, ckpt, osp.join(run_dir, f'fit_p{p:g}'),
                               root, 'train', indices=args.num_fit, power=p,
-                              max_dets=args.max_dets)['mask_quality/segm_mAP']
+                              max_dets=args.max_dets,
+                              img_dir=args.img_dir)['mask_quality/segm_mAP']
                 for p in args.ap_powers
             }
             fit['power_ap'] = max(
@@ -129,7 +136,8 @@ def main(argv=None):
             val_dump = osp.join(run_dir, f'val_dets_p{power:g}.npz')
             metrics = _test(config, ckpt, osp.join(run_dir, f'p{power:g}'),
                             root, 'val', dump=val_dump, power=power,
-                            indices=args.num_val, max_dets=args.max_dets)
+                            indices=args.num_val, max_dets=args.max_dets,
+                            img_dir=args.img_dir)
             val[str(power)] = {
                 k.split('/', 1)[1]: v
                 for k, v in metrics.items() if k.startswith('mask_quality/')
