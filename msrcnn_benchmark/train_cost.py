@@ -7,8 +7,8 @@ batch, beside the detector it adds scoring to:
 * the MS R-CNN training options of ``configs/ranking`` (own detections, bin
   balancing, ranking loss, jittered ground-truth boxes, the lighter head)
   and the frozen upgrade of ``configs/upgrade`` (only the MaskIoU head
-  trains), against the demo Mask
-  R-CNN and the paper's training; these share every common weight;
+  trains), against the demo Mask R-CNN and the paper's training; these
+  share every common weight;
 * the single-stage hosts with :class:`DetectionMaskScorer` against the same
   host without it (same seed: the host's weights are equal, the scorer is
   extra).
