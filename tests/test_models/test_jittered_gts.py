@@ -2,12 +2,15 @@
 
 Hand-computed boxes of :func:`jitter_boxes`, the bounds of its draws, and
 the training path: its loss reaches the MaskIoU head only, leaves the
-host's losses as they are, and stays finite on an image without instances.
+host's losses as they are, and stays finite on an image without instances;
+the checks shared with the detections option.
 """
+import os.path as osp
+
 import pytest
 import torch
 
-from helpers import build_model, demo_batch, tiny_model_cfg
+from helpers import REPO_ROOT, build_model, demo_batch, tiny_model_cfg
 from mmdet_msrcnn.models.utils import jitter_boxes
 
 NUM_CLASSES = 4
@@ -141,3 +144,21 @@ def test_option_is_checked():
         jitter_model(max_offset=1)
     assert jitter_model().roi_head.mask_iou_jittered_gts == dict(
         num_per_gt=4, max_offset=0.25, loss_weight=1.0)
+
+
+@pytest.mark.parametrize('option', [
+    dict(mask_iou_jittered_gts=dict()),
+    dict(mask_iou_detections=dict()),
+])
+def test_extra_roi_options_need_a_host_and_a_learned_head(option):
+    cascade = osp.join(REPO_ROOT,
+                       'configs/demo/cascade-ms-rcnn_r18_fpn_shapes.py')
+    name = next(iter(option))
+    with pytest.raises(ValueError,
+                       match=f'{name} is supported by MaskScoringRoIHead'):
+        build_model(tiny_model_cfg(cascade, **option))
+    with pytest.raises(ValueError,
+                       match=f'{name} needs a learned MaskIoU head'):
+        build_model(
+            tiny_model_cfg(
+                mask_score_source='maskness', mask_iou_head=None, **option))

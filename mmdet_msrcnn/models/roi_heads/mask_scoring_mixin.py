@@ -334,18 +334,22 @@ class MaskScoringMixin:
     #: Whether the class trains on its own detections (``loss`` override).
     supports_detection_training = False
 
+    def _check_extra_roi_host(self, option: str) -> None:
+        """Training on RoIs beyond the positives needs this host's ``loss``
+        override and a learned MaskIoU head."""
+        if not self.supports_detection_training:
+            raise ValueError(
+                f'{type(self).__name__}: {option} is supported by '
+                'MaskScoringRoIHead (and PointRend) hosts only so far.')
+        if not self.with_mask_iou:
+            raise ValueError(f'{option} needs a learned MaskIoU head '
+                             "(mask_score_source='mask_iou').")
+
     def _parse_detection_training(self, cfg: Optional[dict]) -> dict:
         """Check the ``mask_iou_detections`` option."""
         if cfg is None:
             return None
-        if not self.supports_detection_training:
-            raise ValueError(
-                f'{type(self).__name__}: mask_iou_detections is supported '
-                'by MaskScoringRoIHead (and PointRend) hosts only so far.')
-        if not self.with_mask_iou:
-            raise ValueError(
-                "mask_iou_detections needs a learned MaskIoU head "
-                "(mask_score_source='mask_iou').")
+        self._check_extra_roi_host('mask_iou_detections')
         unknown = set(cfg) - {'loss_weight', 'max_per_img'}
         if unknown:
             raise ValueError(
@@ -366,13 +370,7 @@ class MaskScoringMixin:
         if cfg is None:
             return None
         name = 'mask_iou_jittered_gts'
-        if not self.supports_detection_training:
-            raise ValueError(
-                f'{type(self).__name__}: {name} is supported by '
-                'MaskScoringRoIHead (and PointRend) hosts only so far.')
-        if not self.with_mask_iou:
-            raise ValueError(f"{name} needs a learned MaskIoU head "
-                             "(mask_score_source='mask_iou').")
+        self._check_extra_roi_host(name)
         unknown = set(cfg) - {'num_per_gt', 'max_offset', 'loss_weight'}
         if unknown:
             raise ValueError(

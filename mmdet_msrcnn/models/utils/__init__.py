@@ -7,8 +7,8 @@ from .mask_iou_target import (bitmap_areas_in_boxes, clip_boxes_to_masks,
                               pack_polygon_edges, polygon_areas_in_boxes)
 
 __all__ = [
-    'jitter_boxes', 'mask_maskness', 'full_mask_ious', 'gt_masks_as_tensor', 'mask_box_grids',
-    'masks_to_boxes',
+    'jitter_boxes', 'mask_maskness', 'full_mask_ious', 'gt_masks_as_tensor',
+    'mask_box_grids', 'masks_to_boxes',
     'bitmap_areas_in_boxes', 'clip_boxes_to_masks', 'gt_areas_in_and_out',
     'mask_iou_from_areas', 'pack_polygon_edges', 'polygon_areas_in_boxes'
 ]
