@@ -2,7 +2,8 @@
 
 Hand-computed targets for detections (wrong class, background, duplicate
 of a hit), the bin-balanced loss by hand, and the training path on the
-model's own detections with and without any detection.
+model's own detections (with no detection at all, and the host's losses
+left as they are: test_jittered_gts.py, shared with the jittered boxes).
 """
 import pytest
 import torch
@@ -93,30 +94,8 @@ def test_trains_on_its_own_detections():
     assert all(p.grad is None for p in model.backbone.parameters())
 
 
-def test_positive_loss_unchanged_by_the_option():
-    """Same weights, same seed: the paper's loss_mask_iou is unchanged."""
-    plain = build_model(tiny_model_cfg())
-    with_dets = detections_model(score_thr=0.0)
-    with_dets.load_state_dict(plain.state_dict())
-    out = []
-    for model in (plain, with_dets):
-        model.train()
-        data = demo_batch(model, NUM_CLASSES, size=64)
-        torch.manual_seed(0)
-        out.append(model.loss(*data))
-    for key in ('loss_mask_iou', 'loss_mask', 'loss_cls'):
-        torch.testing.assert_close(out[0][key], out[1][key])
-
-
-def test_no_detection_in_the_batch():
-    model = detections_model(score_thr=1.01)  # nothing survives
-    model.train()
-    model.zero_grad()
-    losses = model.loss(*demo_batch(model, NUM_CLASSES, size=64))
-    assert losses['loss_mask_iou_dets'].item() == 0
-    losses['loss_mask_iou_dets'].backward()
-    for name, p in model.roi_head.mask_iou_head.named_parameters():
-        assert p.grad is not None and torch.isfinite(p.grad).all(), name
+# the host's losses unchanged by the option, and no detection in the batch:
+# tests/test_models/test_jittered_gts.py (shared with the jittered boxes)
 
 
 def test_option_is_checked():

@@ -1,9 +1,9 @@
 """Jittered ground-truth boxes as extra MaskIoU training RoIs (ranking work).
 
 Hand-computed boxes of :func:`jitter_boxes`, the bounds of its draws, and
-the training path: its loss reaches the MaskIoU head only, leaves the
-host's losses as they are, and stays finite on an image without instances;
-the checks shared with the detections option.
+the training path: its loss reaches the MaskIoU head only; and, for it and
+the detections option alike, the host's losses left as they are, a zero
+finite loss without any extra RoI, and the host checks.
 """
 import os.path as osp
 
@@ -108,29 +108,47 @@ def test_targets_come_from_the_jittered_boxes(monkeypatch):
         assert (img_boxes >= 0).all() and (img_boxes <= 64).all()
 
 
-def test_host_losses_unchanged_by_the_option():
+@pytest.mark.parametrize('option', ['dets', 'jit'])
+def test_host_losses_unchanged_by_the_option(option):
+    """Same weights, same seed: the paper's losses are unchanged by
+    training on detections (made before the sampling, deterministically)
+    or on jittered boxes (drawn after the host's losses)."""
     plain = build_model(tiny_model_cfg())
-    jittered = jitter_model()
-    jittered.load_state_dict(plain.state_dict())
+    if option == 'dets':
+        cfg = tiny_model_cfg(mask_iou_detections=dict(loss_weight=0.5))
+        cfg.test_cfg.rcnn.score_thr = 0.0
+        extra = build_model(cfg)
+    else:
+        extra = jitter_model()
+    extra.load_state_dict(plain.state_dict())
     out = []
-    for model in (plain, jittered):
+    for model in (plain, extra):
         model.train()
         data = demo_batch(model, NUM_CLASSES, size=64)
         torch.manual_seed(0)
         out.append(model.loss(*data))
+    assert f'loss_mask_iou_{option}' in out[1]
     for key in ('loss_mask_iou', 'loss_mask', 'loss_cls', 'loss_bbox'):
         torch.testing.assert_close(out[0][key], out[1][key])
 
 
-def test_image_without_instances():
-    model = jitter_model()
+@pytest.mark.parametrize('option', ['dets', 'jit'])
+def test_zero_extra_rois_give_zero_loss_and_finite_grads(option):
+    """No detection survives (dets), or the image has no instance (jit)."""
+    if option == 'dets':
+        cfg = tiny_model_cfg(mask_iou_detections=dict(loss_weight=0.5))
+        cfg.test_cfg.rcnn.score_thr = 1.01  # nothing survives
+        model = build_model(cfg)
+    else:
+        model = jitter_model()
     model.train()
     model.zero_grad()
     inputs, samples = demo_batch(model, NUM_CLASSES, size=64)
-    samples[0].gt_instances = samples[0].gt_instances[:0]
-    losses = model.loss(inputs, samples)
-    assert losses['loss_mask_iou_jit'].item() == 0
-    losses['loss_mask_iou_jit'].backward()
+    if option == 'jit':
+        samples[0].gt_instances = samples[0].gt_instances[:0]
+    loss = model.loss(inputs, samples)[f'loss_mask_iou_{option}']
+    assert loss.item() == 0
+    loss.backward()
     for name, p in model.roi_head.mask_iou_head.named_parameters():
         assert p.grad is not None and torch.isfinite(p.grad).all(), name
 
