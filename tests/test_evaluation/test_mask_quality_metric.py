@@ -139,8 +139,10 @@ def run_metric(ann_file, samples, **kwargs):
     return metric.evaluate(size=len(samples))
 
 
-def reference_stats(ann_file, scores):
-    """Independent pycocotools segm COCOeval on the same detections."""
+def reference_stats(ann_file, scores, img_ids=None, det_img_ids=None):
+    """Independent pycocotools segm COCOeval on the same detections (of
+    ``det_img_ids``, default ``img_ids``), over ``img_ids`` (default all)."""
+    det_img_ids = det_img_ids or img_ids
     with contextlib.redirect_stdout(io.StringIO()):
         coco = COCO(ann_file)
         dets = [
@@ -149,8 +151,11 @@ def reference_stats(ann_file, scores):
                 category_id=CAT_IDS[d[1]],
                 segmentation=rle_of(square(d[2], d[3], d[4])),
                 score=float(s)) for d, s in zip(DETS, scores)
+            if det_img_ids is None or d[0] in det_img_ids
         ]
         coco_eval = COCOeval(coco, coco.loadRes(dets), 'segm')
+        if img_ids is not None:
+            coco_eval.params.imgIds = sorted(img_ids)
         coco_eval.evaluate()
         coco_eval.accumulate()
         coco_eval.summarize()
@@ -401,3 +406,20 @@ def test_maskness_ranking_and_headroom_keys(ann_file, tmp_path):
     plain = run_metric(ann_file, make_samples())
     assert not any('maskness' in k for k in plain)
     assert 'mask_quality/headroom_recovered' in plain
+
+
+def test_ap_over_the_evaluated_images_only(ann_file):
+    """A subset of the annotated images (a dataset with ``indices``): the
+    AP is pycocotools' over those images, not over every image of the
+    annotation file (whose other instances would count as missed)."""
+    # image 3 has no detection but an instance: it still counts
+    samples = [s for s in make_samples() if s['img_id'] in (1, 3)]
+    results = run_metric(ann_file, samples)
+    scores = expected_columns()[2]
+    subset = reference_stats(ann_file, scores, img_ids=(1, 3))
+    np.testing.assert_allclose(
+        segm_stats(results, 'segm'), subset, atol=1e-6)
+    # over every annotated image, image 2's two class-a instances would
+    # count as missed: a lower AP
+    everything = reference_stats(ann_file, scores, det_img_ids=(1, 3))
+    assert subset[0] > everything[0]

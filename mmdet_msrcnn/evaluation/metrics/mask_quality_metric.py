@@ -210,7 +210,10 @@ class MaskQualityMetric(BaseMetric):
         eval_results['num_dets'] = int(keep.sum())
         eval_results['num_dets_all'] = int(keep.size)
 
-        img_ids = self._coco_api.getImgIds()
+        # the images evaluated (a subset when the dataset has `indices`),
+        # not every image of the annotation file: the others' instances
+        # would count as missed
+        img_ids = sorted({int(res['img_id']) for res in results})
         rankings = [('segm', records['mask_score']),
                     ('oracle_segm', self.oracle_scores(records))]
         rescored = not np.array_equal(records['mask_score'], records['score'])
