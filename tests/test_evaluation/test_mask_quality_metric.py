@@ -265,6 +265,10 @@ def test_ms_rcnn_metrics(ann_file, tmp_path, as_instance_data):
     assert data['label'] == [d[1] for d in DETS]
     assert data['img_id'] == [d[0] for d in DETS]
     assert data['area'] == [100.0] * len(DETS)
+    # and the masks, to rank them again (tools/analysis/headroom_curve.py)
+    for rle, (_, _, x, y, side, *_) in zip(data['rles'], DETS):
+        np.testing.assert_array_equal(
+            mask_util.decode(rle).astype(bool), square(x, y, side))
 
 
 def test_oracle_true_iou(ann_file):

@@ -75,20 +75,38 @@ def build_records(coco_api: COCO, results: Sequence[dict],
 
 
 def dump_records(records: Dict[str, object], out_file: str) -> None:
-    """Write the per-detection arrays of :data:`RECORD_KEYS`.
+    """Write the per-detection arrays of :data:`RECORD_KEYS` and the masks.
 
-    ``.npz`` files are written with :func:`numpy.savez`; any other suffix
-    gives a json object of lists (nan written as ``null``).
+    ``.npz`` files are written with :func:`numpy.savez_compressed`; any
+    other suffix gives a json object of lists (nan written as ``null``). When
+    ``records`` holds the M ``rles`` they are written too (npz:
+    ``rle_counts`` (M,) bytes and ``rle_size`` (M, 2) int64; json: ``rles``),
+    so a dump can be evaluated again with other scores
+    (:func:`~.coco_segm.coco_segm_stats` on :func:`load_records`).
 
     Args:
         records (dict): Output of :func:`build_records`, (M,) arrays.
         out_file (str): Destination path.
+
+    Raises:
+        ValueError: ``rles`` whose number is not that of the detections.
     """
     out_dir = osp.dirname(osp.abspath(out_file))
     os.makedirs(out_dir, exist_ok=True)
     arrays = {key: np.asarray(records[key]) for key in RECORD_KEYS}
+    rles = records.get('rles')
+    if rles is not None and len(rles) != len(arrays['score']):
+        raise ValueError(f'{len(rles)} rles for {len(arrays["score"])} '
+                         'detections; build the records with '
+                         'build_records.')
     if out_file.endswith('.npz'):
-        np.savez(out_file, **arrays)
+        if rles is not None:
+            arrays['rle_counts'] = np.asarray(
+                [_counts_bytes(rle) for rle in rles], dtype=np.bytes_)
+            arrays['rle_size'] = np.asarray(
+                [rle['size'] for rle in rles],
+                dtype=np.int64).reshape(-1, 2)
+        np.savez_compressed(out_file, **arrays)
         return
     data = {}
     for key, arr in arrays.items():
@@ -98,8 +116,25 @@ def dump_records(records: Dict[str, object], out_file: str) -> None:
             ]
         else:
             data[key] = [int(v) for v in arr.tolist()]
+    if rles is not None:
+        data['rles'] = [
+            dict(size=[int(v) for v in rle['size']],
+                 counts=_counts_bytes(rle).decode()) for rle in rles
+        ]
     with open(out_file, 'w') as f:
         json.dump(data, f)
+
+
+def _counts_bytes(rle: dict) -> bytes:
+    """An RLE's ``counts`` as bytes (pycocotools gives bytes or str)."""
+    counts = rle['counts']
+    if isinstance(counts, str):
+        return counts.encode()
+    if isinstance(counts, bytes):
+        return counts
+    raise ValueError('rles must be compressed RLEs (counts as str or '
+                     f'bytes), got counts of type {type(counts).__name__}; '
+                     'encode them with encode_masks.')
 
 
 def load_records(dump_file: str) -> Dict[str, np.ndarray]:
@@ -111,17 +146,27 @@ def load_records(dump_file: str) -> Dict[str, np.ndarray]:
     Returns:
         dict[str, np.ndarray]: The (M,) arrays of :data:`RECORD_KEYS`
         (``null`` in json read back as nan; a dump written before
-        ``maskness`` was recorded gets nan there).
+        ``maskness`` was recorded gets nan there), and ``rles``, the list
+        of M RLE dicts (``str`` counts), when the dump holds the masks.
     """
     if dump_file.endswith('.npz'):
         with np.load(dump_file) as data:
             records = {key: data[key] for key in data.files}
+        counts = records.pop('rle_counts', None)
+        sizes = records.pop('rle_size', None)
+        if counts is not None:
+            records['rles'] = [
+                dict(size=[int(h), int(w)], counts=c.decode())
+                for c, (h, w) in zip(counts.tolist(), sizes.tolist())
+            ]
     else:
         with open(dump_file) as f:
             data = json.load(f)
         records = {}
         for key, values in data.items():
-            if key in _INT_KEYS:
+            if key == 'rles':
+                records[key] = values
+            elif key in _INT_KEYS:
                 records[key] = np.asarray(values, dtype=np.int64)
             else:
                 records[key] = np.asarray(values, dtype=np.float64)
