@@ -8,6 +8,7 @@ from the same path as the demo's. The tools load that script with
 for smoke runs, a short timing probe, per-config metrics json and the
 seed loop.
 """
+import glob
 import importlib.util
 import json
 import math
@@ -33,6 +34,13 @@ def load_script(path: str):
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def last_checkpoint(run_dir: str):
+    """The highest-epoch ``epoch_*.pth`` of a run, or None without one."""
+    found = sorted(glob.glob(osp.join(run_dir, 'epoch_*.pth')),
+                   key=lambda p: int(p.rsplit('_', 1)[1][:-4]))
+    return found[-1] if found else None
 
 
 def setup_registries() -> None:

@@ -32,6 +32,7 @@ from typing import Dict, List
 
 import numpy as np
 
+from mmdet_msrcnn.evaluation import MaskQualityMetric
 from mmdet_msrcnn.evaluation.functional import (coco_segm_stats,
                                                 correlations, load_coco,
                                                 load_records)
@@ -85,12 +86,6 @@ def check_dump(records: Dict[str, object], dump: str) -> None:
             'nan): dump the results of a model with a MaskIoU head.')
 
 
-def headroom(ap: float, ap_cls: float, ap_oracle: float) -> float:
-    """``(ap - ap_cls) / (ap_oracle - ap_cls)``; nan without headroom."""
-    gap = ap_oracle - ap_cls
-    return float((ap - ap_cls) / gap) if gap > 0 else float('nan')
-
-
 def curve_rows(records: Dict[str, object], coco_api, args) -> List[dict]:
     """Every ranking of the dump's masks, one row each (see the module)."""
     score = records['score']
@@ -127,12 +122,16 @@ def curve_rows(records: Dict[str, object], coco_api, args) -> List[dict]:
                                1.)
             rows.append(row('noise', score * estimate, estimate, s, d))
     cls, oracle = rows[0], rows[2]
-    for r in rows:
-        r['headroom_recovered'] = headroom(r['segm_mAP'], cls['segm_mAP'],
-                                           oracle['segm_mAP'])
-        r['headroom_recovered_75'] = headroom(r['segm_mAP_75'],
-                                              cls['segm_mAP_75'],
-                                              oracle['segm_mAP_75'])
+    for r in rows:  # the metric's headroom keys, on this row's AP
+        r.update(
+            MaskQualityMetric.headroom(
+                dict(
+                    segm_mAP=r['segm_mAP'],
+                    segm_mAP_75=r['segm_mAP_75'],
+                    score_segm_mAP=cls['segm_mAP'],
+                    score_segm_mAP_75=cls['segm_mAP_75'],
+                    oracle_segm_mAP=oracle['segm_mAP'],
+                    oracle_segm_mAP_75=oracle['segm_mAP_75'])))
     return rows
 
 

@@ -24,12 +24,12 @@ For each trained config (a work dir of ``tools/benchmark/ablation.py`` or
 Writes ``<work_dir>/<name>/ranking.json`` and prints a table.
 """
 import argparse
-import glob
 import os.path as osp
 import time
 
 from msrcnn_benchmark.results import save_json
-from msrcnn_benchmark.runs import config_name, setup_registries
+from msrcnn_benchmark.runs import (config_name, last_checkpoint,
+                                   setup_registries)
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 
@@ -64,11 +64,10 @@ def parse_args(argv=None):
 
 
 def _checkpoint(run_dir: str) -> str:
-    found = sorted(glob.glob(osp.join(run_dir, 'epoch_*.pth')),
-                   key=lambda p: int(p.rsplit('_', 1)[1][:-4]))
-    if not found:
+    found = last_checkpoint(run_dir)
+    if found is None:
         raise SystemExit(f'{run_dir}: no epoch_*.pth; train it first.')
-    return found[-1]
+    return found
 
 
 def _test(config, checkpoint, work_dir, root, split, dump=None,

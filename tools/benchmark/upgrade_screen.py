@@ -20,13 +20,12 @@ trained it, ``reused`` says so). Writes ``<work_dir>/<name>/screen.json``
 table.
 """
 import argparse
-import glob
-import json
 import os.path as osp
 import time
 
-from msrcnn_benchmark.results import save_json
-from msrcnn_benchmark.runs import config_name, load_script, setup_registries
+from msrcnn_benchmark.results import load_json, save_json
+from msrcnn_benchmark.runs import (config_name, last_checkpoint, load_script,
+                                   setup_registries)
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 KEYS = ('score_segm_mAP', 'maskness_segm_mAP', 'segm_mAP', 'oracle_segm_mAP',
@@ -63,27 +62,17 @@ def parse_args(argv=None):
     return args
 
 
-def _last_checkpoint(run_dir):
-    found = sorted(glob.glob(osp.join(run_dir, 'epoch_*.pth')),
-                   key=lambda p: int(p.rsplit('_', 1)[1][:-4]))
-    return found[-1] if found else None
-
-
-def _recorded(run_dir):
-    path = osp.join(run_dir, 'screen.json')
-    if not osp.exists(path):
-        return {}
-    with open(path) as f:
-        return json.load(f)
-
-
 def screen_one(config, args, upgrade, ranking):
     """Upgrade on the non-held-out images, evaluate; returns the row."""
     name = config_name(config)
     run_dir = osp.join(args.work_dir, name)
-    start = time.time()
-    reused = _last_checkpoint(run_dir) is not None
-    if not reused:
+    reused = last_checkpoint(run_dir) is not None
+    if reused:  # the time of the run that trained it, when recorded
+        recorded = osp.join(run_dir, 'screen.json')
+        train_min = load_json(recorded).get('upgrade_min') \
+            if osp.exists(recorded) else None
+    else:
+        start = time.time()
         kept = list(range(args.holdout, args.num_train))
         upgrade.main([
             config, args.checkpoint, '--work-dir', run_dir, '--cfg-options',
@@ -92,10 +81,8 @@ def screen_one(config, args, upgrade, ranking):
             # no validation inside the upgrade: the evaluations below
             'train_cfg.val_interval=1000000'
         ])
-    train_min = (time.time() - start) / 60
-    if reused:  # the time of the run that trained it, when recorded
-        train_min = _recorded(run_dir).get('upgrade_min')
-    ckpt = _last_checkpoint(run_dir)
+        train_min = (time.time() - start) / 60
+    ckpt = last_checkpoint(run_dir)
     root = args.data_root.rstrip('/') + '/'
     row = dict(name=name, config=config, detector=args.checkpoint,
                checkpoint=ckpt, holdout=args.holdout, seed=args.seed,
