@@ -225,7 +225,8 @@ def _mask_ious(head, x, mask_rois: Tensor, mask_feats: Tensor,
     iou_head = head.stage_mask_iou_head(head._num_mask_stages() - 1)
     iou_preds = iou_head(
         head._mask_iou_feats(x, mask_rois, mask_feats),
-        head._mask_iou_input(iou_head, mask_preds, labels, is_prob))
+        head._mask_iou_input(iou_head, mask_preds, labels, is_prob),
+        mask_rois)
     return iou_preds.gather(1, labels[:, None])[:, 0].clamp(0, 1)
 
 

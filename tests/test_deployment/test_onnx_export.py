@@ -160,6 +160,23 @@ def test_cascade_ms_rcnn_onnx_runtime_matches_pytorch(tmp_path):
     check_equal(compare(det, hard_nms_copy(model), image(128, 128, seed=1)))
 
 
+def test_box_size_input_onnx_runtime_matches_pytorch(tmp_path):
+    """``mask_iou_head.box_size_input``: the graph feeds the head the RoIs."""
+    from mmengine.config import Config
+
+    from mmdet_msrcnn.deployment import ORTMaskScoringDetector, export_model
+    cfg = Config.fromfile(DEMO['ms_rcnn'])
+    cfg.model.roi_head.mask_iou_head.box_size_input = True
+    model = demo_model(cfg)
+    with torch.no_grad():  # let the size planes move the outputs
+        model.roi_head.mask_iou_head.convs[0].weight[:, -2:].normal_(0, 0.5)
+    out = str(tmp_path / 'box_size.onnx')
+    with pytest.warns(UserWarning, match='runs hard NMS'):
+        export_model(model, cfg, DEPLOY_STATIC, image(128, 128), out)
+    det = ORTMaskScoringDetector(out, cfg, DEPLOY_STATIC, num_threads=1)
+    check_equal(compare(det, hard_nms_copy(model), image(128, 128, seed=1)))
+
+
 def test_deploy_tool_draws_both_scores(exported, tmp_path):
     tool = load_tool('tools/deployment/deploy.py')
     img_file = str(tmp_path / 'img.png')

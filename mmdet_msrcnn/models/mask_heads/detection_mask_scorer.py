@@ -175,7 +175,7 @@ class DetectionMaskScorer(BaseModule):
         """
         levels = self._levels(feats)
         roi_feats = self.roi_extractor(levels, rois)
-        return self.mask_iou_head(roi_feats, mask_grids)
+        return self.mask_iou_head(roi_feats, mask_grids, rois)
 
     def detection_inputs(
             self,

@@ -30,6 +30,11 @@ INPUT_MODES = ('concat', 'multiply', 'concat_all_classes', 'mask_only',
 #: RoI (see :meth:`MaskIoUHead.get_targets`).
 TARGET_MODES = ('gt_class', 'all_classes', 'present_classes')
 
+#: ``box_size_input``: two input planes, log2 of the box width and height
+#: over this many network-input pixels (0 for a 32-pixel side).
+BOX_SIZE_PLANES = 2
+BOX_SIZE_REFERENCE = 32.0
+
 #: Target of the (RoI, class) pairs that ``'present_classes'`` does not
 #: regress.
 NOT_REGRESSED = -1.0
@@ -181,6 +186,15 @@ class MaskIoUHead(BaseModule):
             of the regression (it orders the hits, which AP rewards).
             Regresses the ground-truth class output (any ``target_mode``).
             ``None`` (default): no ranking loss, as in the paper.
+        box_size_input (bool): Also feed the head the size of each RoI's
+            box, which RoIAlign's fixed ``S x S`` grid hides: two constant
+            planes, ``log2(w / 32)`` and ``log2(h / 32)`` (w, h in
+            network-input pixels, at least 1), concatenated to the input of
+            the first convolution. The IoU a mask can reach depends on the
+            object's size in pixels (its boundary pixels weigh more in a
+            small one), so the head can learn a size-dependent correction.
+            :meth:`forward` then needs the RoIs. Defaults to False (the
+            paper's input).
         init_cfg (dict | list[dict], optional): Initialisation config.
     """
 
@@ -199,6 +213,7 @@ class MaskIoUHead(BaseModule):
                  loss_iou: ConfigType = dict(type='MSELoss', loss_weight=1.0),
                  balance_bins: Optional[int] = None,
                  rank_loss: Optional[dict] = None,
+                 box_size_input: bool = False,
                  init_cfg: OptMultiConfig = [
                      dict(type='Kaiming', override=dict(name='convs')),
                      dict(type='Caffe2Xavier', override=dict(name='fcs')),
@@ -241,6 +256,7 @@ class MaskIoUHead(BaseModule):
         self.input_mode = input_mode
         self.target_mode = target_mode
         self.iou_thr = iou_thr
+        self.box_size_input = bool(box_size_input)
 
         if input_mode == 'concat':
             first_in = in_channels + 1
@@ -250,6 +266,8 @@ class MaskIoUHead(BaseModule):
             first_in = 1
         else:  # multiply, feature_only
             first_in = in_channels
+        if self.box_size_input:
+            first_in += BOX_SIZE_PLANES
         self.convs = nn.ModuleList()
         size = roi_feat_size
         for i in range(num_convs):
@@ -288,7 +306,33 @@ class MaskIoUHead(BaseModule):
             mask_probs, size=(size, size), mode='bilinear',
             align_corners=False)
 
-    def forward(self, roi_feats: Tensor, mask_probs: Tensor) -> Tensor:
+    def box_size_planes(self, rois: Tensor) -> Tensor:
+        """The ``box_size_input`` planes of some RoIs.
+
+        Args:
+            rois (Tensor): ``(N, 5)`` RoIs (image index, x1, y1, x2, y2) or
+                ``(N, 4)`` boxes, in network-input pixels.
+
+        Returns:
+            Tensor: ``(N, 2, S, S)``: ``log2(w / 32)`` and ``log2(h / 32)``
+            of each box (sides of at least one pixel), constant over the
+            ``S x S`` grid.
+        """
+        if rois.dim() != 2 or rois.shape[1] not in (4, 5):
+            raise ValueError(
+                'MaskIoUHead(box_size_input=True) needs the RoIs as (N, 5) '
+                '(image index, x1, y1, x2, y2) or (N, 4) boxes; got shape '
+                f'{tuple(rois.shape)}.')
+        boxes = rois[:, -4:]
+        sides = (boxes[:, 2:] - boxes[:, :2]).clamp(min=1.0)
+        sizes = torch.log2(sides / BOX_SIZE_REFERENCE)
+        size = self.roi_feat_size
+        return sizes[:, :, None, None].expand(-1, -1, size, size)
+
+    def forward(self,
+                roi_feats: Tensor,
+                mask_probs: Tensor,
+                rois: Optional[Tensor] = None) -> Tensor:
         """Predict per-class MaskIoU.
 
         Args:
@@ -297,6 +341,9 @@ class MaskIoUHead(BaseModule):
                 target class, shape (N, M, M), or of all classes,
                 shape (N, num_classes, M, M), for
                 ``input_mode='concat_all_classes'``.
+            rois (Tensor, optional): The RoIs the features were pooled
+                from, (N, 5) or (N, 4) boxes in network-input pixels; read
+                only with ``box_size_input=True``, which needs them.
 
         Returns:
             Tensor: MaskIoU predictions (unclamped), shape (N, num_classes).
@@ -324,6 +371,15 @@ class MaskIoUHead(BaseModule):
             x = mask_probs[:, :1]
         else:
             x = roi_feats
+        if self.box_size_input:
+            if rois is None or len(rois) != len(roi_feats):
+                raise ValueError(
+                    'MaskIoUHead(box_size_input=True) reads the size of each '
+                    'RoI: call it as head(roi_feats, mask_probs, rois) with '
+                    f'one RoI per feature ({len(roi_feats)}), got '
+                    f'{"none" if rois is None else len(rois)}.')
+            x = torch.cat(
+                [x, self.box_size_planes(rois).to(x.dtype)], dim=1)
         for conv in self.convs:
             x = F.relu(conv(x))
         x = x.flatten(1)

@@ -562,14 +562,12 @@ class MaskScoringMixin:
         pos_labels = torch.cat(
             [res.pos_gt_labels for res in sampling_results]).long()
         mask_preds = mask_results['mask_preds']
-        # the RoIs only matter to a MaskIoU head with its own extractor
-        rois = (
-            bbox2roi([res.pos_priors for res in sampling_results])
-            if self.mask_iou_roi_extractor is not None else None)
+        rois = bbox2roi([res.pos_priors for res in sampling_results])
         roi_feats = self._mask_iou_feats(x, rois, mask_results['mask_feats'])
         iou_preds = iou_head(
             roi_feats,
-            self._mask_iou_input(iou_head, mask_preds, pos_labels, False))
+            self._mask_iou_input(iou_head, mask_preds, pos_labels, False),
+            rois)
         thr = rcnn_train_cfg.get('mask_thr_binary', 0.5) \
             if rcnn_train_cfg is not None else 0.5
         extra = {}
@@ -686,7 +684,8 @@ class MaskScoringMixin:
             self.test_cfg.get('mask_thr_binary', 0.5))
         iou_preds = iou_head(
             self._mask_iou_feats(x, rois, mask_results['mask_feats']),
-            self._mask_iou_input(iou_head, mask_preds, flat_labels, False))
+            self._mask_iou_input(iou_head, mask_preds, flat_labels, False),
+            rois)
         rows = torch.arange(flat_labels.numel(), device=flat_labels.device)
         preds = iou_preds[rows, flat_labels]
         losses = {key: iou_head.regression_loss(preds, targets) * weight}
@@ -743,7 +742,8 @@ class MaskScoringMixin:
         roi_feats = self._mask_iou_feats(x, mask_rois, mask_feats)
         iou_preds = iou_head(
             roi_feats,
-            self._mask_iou_input(iou_head, mask_preds, labels, is_prob))
+            self._mask_iou_input(iou_head, mask_preds, labels, is_prob),
+            mask_rois)
         return iou_head.predict_mask_ious(iou_preds.split(num_dets),
                                           results_list,
                                           self.mask_score_as_score,
@@ -782,4 +782,5 @@ class MaskScoringMixin:
         labels = cls_score[:, :self._bbox_num_classes()].argmax(dim=1)
         return iou_head(
             self._mask_iou_feats(x, mask_rois, mask_feats),
-            self._mask_iou_input(iou_head, mask_preds, labels, is_prob))
+            self._mask_iou_input(iou_head, mask_preds, labels, is_prob),
+            mask_rois)
