@@ -52,6 +52,7 @@ def test_tool_on_a_dump(tmp_path):
     out = load_tool('tools/analysis/fit_mask_score_power.py').main(
         [dump, '--powers', '1', '8', '--out', str(tmp_path / 'f.json')])
     assert out['power'] == 8.0 and out['num_dets'] == n
+    assert sum(out['error_by_area']['count']) == int((true > 0).sum())
 
 
 def test_power_in_the_model():
@@ -83,3 +84,28 @@ def test_spread_lines_by_hand():
         '  [0.0, 0.5) |     3 | 0.250 | 0.050',
         '  [0.5, 1.0) |     0 | nan | nan',
     ]
+
+
+def test_error_by_mask_area_by_hand():
+    from mmdet_msrcnn.evaluation.functional import (area_error_lines,
+                                                    error_by_mask_area)
+    true = np.array([0.0, 0.5, 0.7, 0.8, 0.6, 0.9])
+    pred = np.array([0.9, 0.8, 0.8, 0.6, 0.7, 1.3])  # 1.3 clamps to 1
+    area = np.array([10., 30., 63., 64., 5000., 2000.])
+    out = error_by_mask_area(true, pred, area, edges=(0, 64, 1024, 1e9))
+    # the miss (true IoU 0) is left out; bins: [0, 64) holds 0.5 / 0.7,
+    # [64, 1024) holds 0.8, [1024, 1e9) holds 0.6 and 0.9
+    assert out['count'].tolist() == [2, 1, 2]
+    np.testing.assert_allclose(out['true_mean'], [0.6, 0.8, 0.75])
+    np.testing.assert_allclose(out['pred_mean'], [0.8, 0.6, 0.85])
+    np.testing.assert_allclose(out['bias'], [0.2, -0.2, 0.1], atol=1e-12)
+    # errors +0.3 / +0.1, -0.2, +0.1 / +0.1
+    np.testing.assert_allclose(out['rmse'],
+                               [np.sqrt(0.05), 0.2, 0.1], atol=1e-12)
+    empty = error_by_mask_area(true, pred, area, edges=(0, 1, 2))
+    assert empty['count'].tolist() == [0, 0] and np.isnan(empty['bias']).all()
+    lines = area_error_lines(out, edges=(0, 64, 1024, 1e9))
+    assert lines[1] == '  [0, 64) | 2 | 0.600 | 0.800 | +0.200 | 0.224'
+    assert lines[2] == '  [64, 1024) | 1 | 0.800 | 0.600 | -0.200 | 0.200'
+    with pytest.raises(ValueError, match='increase'):
+        error_by_mask_area(true, pred, area, edges=(0, 64, 32))

@@ -4,7 +4,9 @@ Reads a ``MaskQualityMetric`` dump (``dump_file=...``) of detections on
 *training* images, fits the exponent ``p`` of ``mask_scores = scores *
 mask_ious**p`` (see :mod:`mmdet_msrcnn.evaluation.functional.
 score_combination`) and prints the spread of the predicted MaskIoU per
-true-MaskIoU bin (how compressed the estimate is). Use the fitted power on
+true-MaskIoU bin (how compressed the estimate is) and its error on the
+hits per predicted-mask area (whether it is biased by the object's size
+in pixels). Use the fitted power on
 the split you report with
 ``--cfg-options model.roi_head.mask_score_power=P`` (never fit on it).
 
@@ -17,6 +19,8 @@ import json
 import numpy as np
 
 from mmdet_msrcnn.evaluation.functional import (DEFAULT_POWERS,
+                                                area_error_lines,
+                                                error_by_mask_area,
                                                 fit_mask_score_power,
                                                 load_records,
                                                 spread_by_true_iou,
@@ -54,13 +58,17 @@ def main(argv=None) -> dict:
         mark = '  <- best' if power == fit['power'] else ''
         print(f'  score x mask_iou^{power:g}: {rho:.4f}{mark}')
     print('\n'.join(spread_lines(spread)))
+    by_area = error_by_mask_area(true, pred, records['area'][keep])
+    print('\n'.join(area_error_lines(by_area)))
     out = dict(
         num_dets=int(keep.sum()),
         power=fit['power'],
         spearman={str(k): v for k, v in fit['spearman'].items()},
         spearman_cls=fit['spearman_cls'],
         spread={k: [None if np.isnan(x) else float(x) for x in v]
-                for k, v in spread.items()})
+                for k, v in spread.items()},
+        error_by_area={k: [None if np.isnan(x) else float(x) for x in v]
+                       for k, v in by_area.items()})
     if args.out:
         with open(args.out, 'w') as f:
             json.dump(out, f, indent=1)

@@ -33,8 +33,10 @@ from .matching import match_true_ious
 from .predictions import parse_pred_sample
 from .records import RECORD_KEYS, build_records, dump_records, load_records
 from .rle import encode_masks, rle_areas
-from .score_combination import (DEFAULT_POWERS, fit_mask_score_power,
-                                spread_by_true_iou, spread_lines)
+from .score_combination import (DEFAULT_AREA_EDGES, DEFAULT_POWERS,
+                                area_error_lines, error_by_mask_area,
+                                fit_mask_score_power, spread_by_true_iou,
+                                spread_lines)
 from .statistics import (binned_means, correlations,
                          expected_calibration_error)
 
@@ -44,5 +46,6 @@ __all__ = [
     'build_records', 'dump_records', 'load_records', 'encode_masks',
     'rle_areas', 'binned_means', 'correlations', 'expected_calibration_error',
     'DEFAULT_POWERS', 'fit_mask_score_power', 'spread_by_true_iou',
-    'spread_lines'
+    'spread_lines', 'DEFAULT_AREA_EDGES', 'error_by_mask_area',
+    'area_error_lines'
 ]

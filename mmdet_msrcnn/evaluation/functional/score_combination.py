@@ -47,6 +47,77 @@ def spread_by_true_iou(true_iou, pred_iou,
     return dict(count=count.astype(np.int64), mean=mean, std=std)
 
 
+#: Predicted-mask area bins (pixels) of :func:`error_by_mask_area`.
+DEFAULT_AREA_EDGES = (0., 64., 256., 1024., float('inf'))
+
+
+def error_by_mask_area(true_iou, pred_iou, area,
+                       edges: Sequence[float] = DEFAULT_AREA_EDGES
+                       ) -> Dict[str, np.ndarray]:
+    """The MaskIoU estimate's error on the hits, per predicted-mask area.
+
+    Over the detections that hit an object (true IoU > 0), binned by the
+    area of the predicted mask, ``[edges[b], edges[b + 1])``: whether the
+    estimate is biased by the object's size in pixels, which the fixed
+    RoIAlign grid hides from the head.
+
+    Args:
+        true_iou (array-like): (N,) true MaskIoU.
+        pred_iou (array-like): (N,) predicted MaskIoU.
+        area (array-like): (N,) pixels of each predicted mask.
+        edges (Sequence[float]): Increasing bin edges (B + 1).
+
+    Returns:
+        dict[str, np.ndarray]: Per bin, (B,): ``count`` (int64), and
+        float64 (nan where empty) ``true_mean``, ``pred_mean``, ``bias``
+        (mean of predicted - true) and ``rmse``.
+    """
+    edges = np.asarray(edges, dtype=np.float64)
+    if edges.ndim != 1 or len(edges) < 2 or (np.diff(edges) <= 0).any():
+        raise ValueError(f'edges must increase, got {edges.tolist()}.')
+    true_iou = np.asarray(true_iou, dtype=np.float64)
+    pred_iou = np.clip(np.asarray(pred_iou, dtype=np.float64), 0., 1.)
+    area = np.asarray(area, dtype=np.float64)
+    hit = true_iou > 0
+    idx = np.searchsorted(edges, area[hit], side='right') - 1
+    inside = (idx >= 0) & (idx < len(edges) - 1)
+    idx, true_h, pred_h = idx[inside], true_iou[hit][inside], \
+        pred_iou[hit][inside]
+    num_bins = len(edges) - 1
+    count = np.bincount(idx, minlength=num_bins)
+    err = pred_h - true_h
+
+    def mean(values):
+        with np.errstate(invalid='ignore', divide='ignore'):
+            return np.bincount(idx, weights=values,
+                               minlength=num_bins) / count
+
+    return dict(
+        count=count.astype(np.int64),
+        true_mean=mean(true_h),
+        pred_mean=mean(pred_h),
+        bias=mean(err),
+        rmse=np.sqrt(mean(err**2)))
+
+
+def area_error_lines(errors: Dict[str, Sequence],
+                     edges: Sequence[float] = DEFAULT_AREA_EDGES
+                     ) -> List[str]:
+    """:func:`error_by_mask_area` as printable lines, one per bin."""
+    lines = ['mask area (px) | hits | true mean | predicted mean | bias | '
+             'rmse']
+    for b in range(len(errors['count'])):
+        lo, hi = edges[b], edges[b + 1]
+        name = f'[{lo:g}, {hi:g})'
+        vals = [errors[k][b] for k in ('true_mean', 'pred_mean', 'bias',
+                                       'rmse')]
+        lines.append(f'  {name} | {int(errors["count"][b])} | ' +
+                     ' | '.join('-' if np.isnan(v) else f'{v:+.3f}'
+                                if k == 2 else f'{v:.3f}'
+                                for k, v in enumerate(vals)))
+    return lines
+
+
 def fit_mask_score_power(score, pred_iou, true_iou,
                          powers: Sequence[float] = DEFAULT_POWERS
                          ) -> Dict[str, object]:
