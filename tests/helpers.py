@@ -123,3 +123,17 @@ def checked_coco_dataset(root, classes, pipeline=(), **kwargs):
         test_mode=True)
     cfg.update(kwargs)
     return DATASETS.build(cfg)
+
+
+def small_mask_iou_head(**kwargs):
+    """A MaskIoU head of 3 classes on 8 x 6 x 6 RoI features, initialised.
+
+    Keyword arguments override the layout (``MaskIoUHead``'s arguments).
+    """
+    from mmdet_msrcnn.models import MaskIoUHead
+    cfg = dict(num_classes=3, roi_feat_size=6, in_channels=8,
+               conv_out_channels=8, fc_out_channels=16)
+    cfg.update(kwargs)
+    head = MaskIoUHead(**cfg)
+    head.init_weights()
+    return head

@@ -9,19 +9,13 @@ and the detection-side scorer.
 import pytest
 import torch
 
-from helpers import build_model, demo_batch, tiny_model_cfg
-from mmdet_msrcnn.models import MaskIoUHead
+from helpers import (build_model, demo_batch, small_mask_iou_head,
+                     tiny_model_cfg)
 
 NUM_CLASSES = 4
 
 
-def small_head(**kwargs):
-    cfg = dict(num_classes=3, roi_feat_size=6, in_channels=8,
-               conv_out_channels=8, fc_out_channels=16)
-    cfg.update(kwargs)
-    head = MaskIoUHead(**cfg)
-    head.init_weights()
-    return head
+small_head = small_mask_iou_head
 
 
 def test_planes_by_hand():

@@ -7,9 +7,8 @@ import textwrap
 import pytest
 import torch
 
-from helpers import REPO_ROOT, build_model, demo_batch, tiny_model_cfg
-
-from mmdet_msrcnn.models import MaskIoUHead
+from helpers import (REPO_ROOT, build_model, demo_batch, small_mask_iou_head,
+                     tiny_model_cfg)
 
 # one intra-op thread, as every test that runs a training (tests/conftest.py)
 pytestmark = pytest.mark.usefixtures('one_thread')
@@ -17,15 +16,7 @@ pytestmark = pytest.mark.usefixtures('one_thread')
 NUM_CLASSES = 4
 
 
-def small_head(**kwargs):
-    cfg = dict(
-        num_classes=3,
-        roi_feat_size=6,
-        in_channels=8,
-        conv_out_channels=8,
-        fc_out_channels=16)
-    cfg.update(kwargs)
-    return MaskIoUHead(**cfg)
+small_head = small_mask_iou_head
 
 
 # ----------------------------------------------------------------------

@@ -3,16 +3,10 @@ import pytest
 import torch
 from mmengine.structures import InstanceData
 
+from helpers import small_mask_iou_head
 from mmdet_msrcnn.models import INPUT_MODES, MaskIoUHead
 
-
-def small_head(**kwargs):
-    cfg = dict(num_classes=3, roi_feat_size=6, in_channels=8,
-               conv_out_channels=8, fc_out_channels=16)
-    cfg.update(kwargs)
-    head = MaskIoUHead(**cfg)
-    head.init_weights()
-    return head
+small_head = small_mask_iou_head
 
 
 def test_paper_layout_shapes():
