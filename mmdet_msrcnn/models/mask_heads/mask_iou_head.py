@@ -192,7 +192,9 @@ class MaskIoUHead(BaseModule):
             network-input pixels, at least 1), concatenated to the input of
             the first convolution. The IoU a mask can reach depends on the
             object's size in pixels (its boundary pixels weigh more in a
-            small one), so the head can learn a size-dependent correction.
+            small one), so the head can learn a size-dependent correction
+            (on nuclei it moved the headroom by under a point: the
+            head's error there is not biased by size; docs/ranking.md).
             :meth:`forward` then needs the RoIs. Defaults to False (the
             paper's input).
         init_cfg (dict | list[dict], optional): Initialisation config.
