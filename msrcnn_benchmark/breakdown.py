@@ -57,14 +57,16 @@ def train_breakdown(models, steps, args, device) -> dict:
         if 'targets' not in captured:
             continue
         t_args, t_kwargs = captured['targets']
-        feats, masks = captured['forward']
+        # ours is also given the RoIs (read by ``box_size_input``)
+        feats, masks, *rois = captured['forward']
         # mmdet's MaskIoU loss reaches the mask logits; ours detaches them
         mask_grad = name == 'mmdet_ms'
 
-        def fwd_bwd(head=head, feats=feats, masks=masks, grad=mask_grad):
+        def fwd_bwd(head=head, feats=feats, masks=masks, rois=rois,
+                    grad=mask_grad):
             f = feats.clone().requires_grad_(True)
             m = masks.clone().requires_grad_(grad)
-            head(f, m).square().mean().backward()
+            head(f, m, *rois).square().mean().backward()
             head.zero_grad(set_to_none=True)
 
         def targets(head=head, a=t_args, k=t_kwargs):
