@@ -374,12 +374,12 @@ class MaskIoUHead(BaseModule):
         else:
             x = roi_feats
         if self.box_size_input:
-            if rois is None or len(rois) != len(roi_feats):
+            if rois is None or rois.shape[0] != roi_feats.shape[0]:
                 raise ValueError(
                     'MaskIoUHead(box_size_input=True) reads the size of each '
                     'RoI: call it as head(roi_feats, mask_probs, rois) with '
-                    f'one RoI per feature ({len(roi_feats)}), got '
-                    f'{"none" if rois is None else len(rois)}.')
+                    f'one RoI per feature ({roi_feats.shape[0]}), got '
+                    f'{"none" if rois is None else rois.shape[0]}.')
             x = torch.cat(
                 [x, self.box_size_planes(rois).to(x.dtype)], dim=1)
         for conv in self.convs:
