@@ -20,13 +20,20 @@ good that rescoring is on a COCO-style annotation file:
   (:func:`correlations`) and expected calibration error
   (:func:`expected_calibration_error`);
 * :mod:`.coco_segm`: segm AP with any detection score, e.g. an *oracle*
-  built from the true MaskIoU (:func:`coco_segm_stats`).
+  built from the true MaskIoU (:func:`coco_segm_stats`);
+* :mod:`.bootstrap`: that AP on resamples of the evaluated images, the
+  same for every ranking of one set of masks (:func:`segm_matches`,
+  :func:`resampled_ap`, :func:`bootstrap_ap`), for intervals of paired
+  gains and of the headroom recovered (:func:`headroom_share`,
+  :func:`interval`).
 
 :class:`~mmdet_msrcnn.evaluation.MaskQualityMetric` is built on them, and
 analysis scripts (e.g. ``tools/analysis/plot_mask_quality.py``) use them to
 share the metric's matching code. Nothing here imports the models or the
 datasets of ``mmdet_msrcnn``.
 """
+from .bootstrap import (bootstrap_ap, headroom_share, interval,
+                        resampled_ap, segm_matches)
 from .coco_io import load_coco, resolve_cat_ids
 from .coco_segm import COCO_STAT_NAMES, coco_segm_stats, coco_stat_names
 from .matching import match_true_ious
@@ -47,5 +54,6 @@ __all__ = [
     'rle_areas', 'binned_means', 'correlations', 'expected_calibration_error',
     'DEFAULT_POWERS', 'fit_mask_score_power', 'spread_by_true_iou',
     'spread_lines', 'DEFAULT_AREA_EDGES', 'error_by_mask_area',
-    'area_error_lines'
+    'area_error_lines', 'segm_matches', 'resampled_ap', 'bootstrap_ap',
+    'headroom_share', 'interval'
 ]
