@@ -312,17 +312,23 @@ class DetectionMaskScorer(BaseModule):
             :func:`~mmdet_msrcnn.models.utils.full_mask_ious`; a zero that
             keeps every scorer parameter in the graph when the batch has
             no detection. With the head's ``rank_loss`` also
-            ``loss_mask_iou_rank`` (pairs within one image and class).
+            ``loss_mask_iou_rank`` (pairs within one image and class), with
+            its ``score_rank_loss`` ``loss_mask_iou_score_rank`` (the mask
+            scores of one class's detections, ``dets_list``'s ``scores``).
         """
+        head = self.mask_iou_head
         dets_list = [self._top_detections(det) for det in dets_list]
         metas = [s.metainfo for s in batch_data_samples]
         rois, grids, _ = self.detection_inputs(dets_list, metas, False,
                                                box_source)
+        keys = ['loss_mask_iou']
+        if head.rank_loss is not None:
+            keys.append('loss_mask_iou_rank')
+        if head.score_rank_loss is not None:
+            keys.append('loss_mask_iou_score_rank')
         if rois.shape[0] == 0:
             zero = sum(p.sum() for p in self.parameters()) * 0
-            if self.mask_iou_head.rank_loss is not None:
-                return dict(loss_mask_iou=zero, loss_mask_iou_rank=zero)
-            return dict(loss_mask_iou=zero)
+            return {key: zero for key in keys}
         device = feats[0].device
         targets = torch.cat([
             full_mask_ious(
@@ -335,11 +341,15 @@ class DetectionMaskScorer(BaseModule):
         labels = torch.cat([det.labels for det in dets_list]).long().to(device)
         preds = self(feats, rois.to(device), grids.to(feats[0]))
         rows = torch.arange(labels.numel(), device=device)
-        head = self.mask_iou_head
         losses = dict(
             loss_mask_iou=head.regression_loss(preds[rows, labels], targets))
         if head.rank_loss is not None:  # pairs within one image and class
             losses['loss_mask_iou_rank'] = head.image_class_ranking_loss(
                 preds[rows, labels], targets, labels,
                 image_indices([len(det) for det in dets_list], device))
+        if head.score_rank_loss is not None:  # pairs within one class
+            losses['loss_mask_iou_score_rank'] = head.score_ranking_loss(
+                preds[rows, labels], targets,
+                torch.cat([det.scores for det in dets_list]).to(device),
+                labels)
         return losses

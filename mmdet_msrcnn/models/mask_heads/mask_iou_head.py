@@ -116,6 +116,29 @@ def _parse_rank_loss(cfg: Optional[dict]) -> Optional[dict]:
     return out
 
 
+SCORE_RANK_LOSS_DEFAULTS = dict(loss_weight=1.0, min_gap=0.02)
+
+
+def _parse_score_rank_loss(cfg: Optional[dict]) -> Optional[dict]:
+    """Check ``MaskIoUHead(score_rank_loss=...)``, fill in the defaults."""
+    if cfg is None:
+        return None
+    unknown = set(cfg) - set(SCORE_RANK_LOSS_DEFAULTS)
+    if unknown:
+        raise ValueError(
+            f'MaskIoUHead: score_rank_loss has unknown keys '
+            f'{sorted(unknown)}; it takes {sorted(SCORE_RANK_LOSS_DEFAULTS)}.')
+    out = {
+        k: float(cfg.get(k, v))
+        for k, v in SCORE_RANK_LOSS_DEFAULTS.items()
+    }
+    if out['loss_weight'] <= 0 or not 0 <= out['min_gap'] < 1:
+        raise ValueError(
+            f'MaskIoUHead: score_rank_loss={cfg!r}: loss_weight must be '
+            'positive, min_gap in [0, 1).')
+    return out
+
+
 def _conv_out_size(size: int, stride: int) -> int:
     """Output size of a 3x3 convolution with padding 1."""
     return (size + 2 - 3) // stride + 1
@@ -186,6 +209,19 @@ class MaskIoUHead(BaseModule):
             of the regression (it orders the hits, which AP rewards).
             Regresses the ground-truth class output (any ``target_mode``).
             ``None`` (default): no ranking loss, as in the paper.
+        score_rank_loss (dict, optional): Add a pairwise ranking loss on
+            the *mask scores* of the model's own detections (it needs the
+            RoI head's ``mask_iou_detections``; logged as
+            ``loss_mask_iou_dets_score_rank``): AP sorts the detections of
+            a class over all images by ``m = c x p`` (cls score times
+            predicted IoU), so for every pair of detections of one class
+            in the batch (any images) whose oracle scores ``o = c x t``
+            differ by more than ``min_gap`` (default 0.02), the hinge
+            ``max(0, (o_i - o_j) - (m_i - m_j))``, averaged over the pairs
+            and weighted by ``loss_weight`` (default 1). Unlike
+            ``rank_loss`` it weighs each detection by its cls score, as AP
+            does, and pairs false positives with hits. ``None`` (default):
+            off.
         box_size_input (bool): Also feed the head the size of each RoI's
             box, which RoIAlign's fixed ``S x S`` grid hides: two constant
             planes, ``log2(w / 32)`` and ``log2(h / 32)`` (w, h in
@@ -215,6 +251,7 @@ class MaskIoUHead(BaseModule):
                  loss_iou: ConfigType = dict(type='MSELoss', loss_weight=1.0),
                  balance_bins: Optional[int] = None,
                  rank_loss: Optional[dict] = None,
+                 score_rank_loss: Optional[dict] = None,
                  box_size_input: bool = False,
                  init_cfg: OptMultiConfig = [
                      dict(type='Kaiming', override=dict(name='convs')),
@@ -251,6 +288,7 @@ class MaskIoUHead(BaseModule):
                 'or a positive int.')
         self.balance_bins = balance_bins
         self.rank_loss = _parse_rank_loss(rank_loss)
+        self.score_rank_loss = _parse_score_rank_loss(score_rank_loss)
         self.num_classes = num_classes
         self.roi_feat_size = roi_feat_size
         self.mask_size = mask_size or 2 * roi_feat_size
@@ -706,6 +744,37 @@ class MaskIoUHead(BaseModule):
         if not bool(pairs.any()):
             return preds.sum() * 0
         hinge = (gap - (preds[:, None] - preds[None, :])).clamp(min=0)
+        return hinge[pairs].mean() * cfg['loss_weight']
+
+    def score_ranking_loss(self, preds: Tensor, targets: Tensor,
+                           scores: Tensor, labels: Tensor) -> Tensor:
+        """Pairwise hinge on the mask scores of detections of one class.
+
+        Args:
+            preds (Tensor): Predicted MaskIoU of each detection's class,
+                (Q,).
+            targets (Tensor): Their targets (true IoU), (Q,).
+            scores (Tensor): Their classification scores, (Q,).
+            labels (Tensor): Their classes, (Q,); pairs never cross
+                classes (AP ranks each class on its own), and do cross
+                images.
+
+        Returns:
+            Tensor: ``loss_weight`` x the mean over the pairs ``(i, j)`` of
+            one class with ``o_i - o_j > min_gap`` of ``max(0, (o_i - o_j)
+            - (m_i - m_j))``, ``o = scores x targets``, ``m = scores x
+            preds``; 0 (in the graph) without such a pair.
+        """
+        cfg = self.score_rank_loss
+        scores = scores.float().detach()
+        oracle = scores * targets.float().detach()
+        mask_scores = scores * preds.float()
+        gap = oracle[:, None] - oracle[None, :]
+        pairs = (labels[:, None] == labels[None, :]) & (gap > cfg['min_gap'])
+        if not bool(pairs.any()):
+            return preds.sum() * 0
+        hinge = (gap - (mask_scores[:, None] - mask_scores[None, :])).clamp(
+            min=0)
         return hinge[pairs].mean() * cfg['loss_weight']
 
     def _regression_loss_dict(self, mask_iou_preds: Tensor,

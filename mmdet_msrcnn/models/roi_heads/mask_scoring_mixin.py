@@ -232,6 +232,7 @@ class MaskScoringMixin:
             mask_iou_detections)
         self.mask_iou_jittered_gts = self._parse_jittered_gts(
             mask_iou_jittered_gts)
+        self._check_score_rank_loss()
 
     # ------------------------------------------------------------------
     # building
@@ -364,6 +365,21 @@ class MaskScoringMixin:
         return dict(
             loss_weight=float(cfg.get('loss_weight', 1.0)),
             max_per_img=max_per_img)
+
+    def _check_score_rank_loss(self) -> None:
+        """Refuse a ``score_rank_loss`` that would never be computed."""
+        if self.mask_iou_head is None or self.mask_iou_detections is not None:
+            return
+        heads = (self.mask_iou_head if isinstance(
+            self.mask_iou_head, nn.ModuleList) else [self.mask_iou_head])
+        if any(
+                getattr(h, 'score_rank_loss', None) is not None
+                for h in heads):
+            raise ValueError(
+                'MaskIoUHead(score_rank_loss=...) ranks the mask scores of '
+                "the model's own detections, which this RoI head does not "
+                'train on: set mask_iou_detections=dict(...) in the roi_head, '
+                'or remove score_rank_loss.')
 
     def _parse_jittered_gts(self, cfg: Optional[dict]) -> Optional[dict]:
         """Check the ``mask_iou_jittered_gts`` option."""
@@ -612,7 +628,8 @@ class MaskScoringMixin:
                 x, metas, proposals, rcnn_test_cfg=box_cfg, rescale=False)
         return self.extra_rois_mask_iou_loss(
             x, [d.bboxes for d in dets], [d.labels for d in dets], gts,
-            self.mask_iou_detections['loss_weight'], 'dets')
+            self.mask_iou_detections['loss_weight'], 'dets',
+            scores=[d.scores for d in dets])
 
     def jittered_gt_mask_iou_loss(self, x: Tuple[Tensor],
                                   batch_data_samples: List) -> Dict[str,
@@ -645,7 +662,9 @@ class MaskScoringMixin:
     def extra_rois_mask_iou_loss(self, x: Tuple[Tensor], boxes: List[Tensor],
                                  labels: List[Tensor],
                                  batch_gt_instances: List, weight: float,
-                                 name: str) -> Dict[str, Tensor]:
+                                 name: str,
+                                 scores: Optional[List[Tensor]] = None
+                                 ) -> Dict[str, Tensor]:
         """MaskIoU loss on RoIs beyond the positives (no detector gradient).
 
         The RoIs' masks come from the mask head without gradient, their
@@ -660,22 +679,32 @@ class MaskScoringMixin:
             weight (float): Times the head's own loss weight.
             name (str): Loss key suffix: ``loss_mask_iou_{name}`` (and
                 ``loss_mask_iou_{name}_rank``).
+            scores (list[Tensor], optional): Per image, (D_i,) cls scores of
+                the RoIs (detections); with the head's ``score_rank_loss``
+                they give ``loss_mask_iou_{name}_score_rank``.
 
         Returns:
             dict[str, Tensor]: The regression loss and, with the head's
-            ``rank_loss``, the ranking loss (pairs of one image and label);
-            zeros that keep every head parameter in the graph when there
-            is no RoI.
+            ``rank_loss``, the ranking loss (pairs of one image and label)
+            and, with its ``score_rank_loss`` and ``scores``, the mask-score
+            ranking loss (pairs of one label); zeros that keep every head
+            parameter in the graph when there is no RoI.
         """
         iou_head = self.stage_mask_iou_head(self._num_mask_stages() - 1)
         key = f'loss_mask_iou_{name}'
-        ranked = getattr(iou_head, 'rank_loss', None) is not None
+        keys = [key]
+        if getattr(iou_head, 'rank_loss', None) is not None:
+            keys.append(f'{key}_rank')
+        score_ranked = scores is not None and getattr(
+            iou_head, 'score_rank_loss', None) is not None
+        if score_ranked:
+            keys.append(f'{key}_score_rank')
         rois = bbox2roi(boxes)
         with torch.no_grad():
             mask_results = self._mask_forward(x, rois) if len(rois) else {}
         if not len(rois):  # keep every head parameter in the graph
             zero = sum(p.sum() for p in iou_head.parameters()) * 0
-            return {key: zero, f'{key}_rank': zero} if ranked else {key: zero}
+            return {k: zero for k in keys}
         flat_labels = torch.cat(labels).long()
         mask_preds = mask_results['mask_preds']
         probs = select_class_masks(mask_preds, flat_labels).sigmoid()
@@ -689,11 +718,14 @@ class MaskScoringMixin:
         rows = torch.arange(flat_labels.numel(), device=flat_labels.device)
         preds = iou_preds[rows, flat_labels]
         losses = {key: iou_head.regression_loss(preds, targets) * weight}
-        if ranked:
+        if f'{key}_rank' in keys:
             losses[f'{key}_rank'] = iou_head.image_class_ranking_loss(
                 preds, targets, flat_labels,
                 image_indices([len(b) for b in boxes],
                               flat_labels.device)) * weight
+        if score_ranked:
+            losses[f'{key}_score_rank'] = iou_head.score_ranking_loss(
+                preds, targets, torch.cat(scores), flat_labels) * weight
         return losses
 
     # ------------------------------------------------------------------
