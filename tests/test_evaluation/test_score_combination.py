@@ -53,6 +53,9 @@ def test_tool_on_a_dump(tmp_path):
         [dump, '--powers', '1', '8', '--out', str(tmp_path / 'f.json')])
     assert out['power'] == 8.0 and out['num_dets'] == n
     assert sum(out['error_by_area']['count']) == int((true > 0).sum())
+    # every detection is above 0.1 > 0.05: the first threshold holds them
+    assert out['correlation_above_score']['count'][0] == int((true > 0).sum())
+    assert out['correlation_above_score']['pearson'][0] == pytest.approx(1.0)
 
 
 def test_power_in_the_model():
@@ -109,3 +112,28 @@ def test_error_by_mask_area_by_hand():
     assert lines[2] == '  [64, 1024) | 1 | 0.800 | 0.600 | -0.200 | 0.200'
     with pytest.raises(ValueError, match='increase'):
         error_by_mask_area(true, pred, area, edges=(0, 64, 32))
+
+
+def test_correlation_above_scores_by_hand():
+    from mmdet_msrcnn.evaluation.functional import (correlation_above_scores,
+                                                    score_correlation_lines)
+    # five hits and a false positive (true IoU 0, never counted)
+    score = np.array([0.2, 0.4, 0.6, 0.8, 0.9, 0.95])
+    true = np.array([0.1, 0.3, 0.6, 0.7, 0.8, 0.0])
+    # the estimate orders the three hits above 0.5 against the truth
+    pred = np.array([0.1, 0.3, 0.9, 0.8, 0.7, 0.5])
+    out = correlation_above_scores(score, true, pred, thresholds=(0.1, 0.5,
+                                                                  0.85))
+    assert out['count'].tolist() == [5, 3, 1]
+    # above 0.5: pred = 1.6 - true exactly, Pearson and Spearman -1
+    assert out['pearson'][1] == pytest.approx(-1.0)
+    assert out['spearman'][1] == pytest.approx(-1.0)
+    assert out['true_std'][1] == pytest.approx(np.std([0.6, 0.7, 0.8]))
+    # over all five hits the low ones pull it up: Spearman from ranks
+    # pred ranks 1 2 5 4 3 vs 1 2 3 4 5: 1 - 6 x 8 / (5 x 24) = 0.6
+    assert out['spearman'][0] == pytest.approx(0.6)
+    assert np.isnan(out['pearson'][2])  # one hit
+    lines = score_correlation_lines(out, (0.1, 0.5, 0.85))
+    assert lines[2] == '  0.5 | 3 | 0.082 | -1.000 | -1.000'
+    with pytest.raises(ValueError, match='must increase'):
+        correlation_above_scores(score, true, pred, thresholds=(0.5, 0.1))

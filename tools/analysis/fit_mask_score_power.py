@@ -6,7 +6,8 @@ mask_ious**p`` (see :mod:`mmdet_msrcnn.evaluation.functional.
 score_combination`) and prints the spread of the predicted MaskIoU per
 true-MaskIoU bin (how compressed the estimate is) and its error on the
 hits per predicted-mask area (whether it is biased by the object's size
-in pixels). Use the fitted power on
+in pixels) and its correlation with the true IoU over the hits above each
+cls score (how well it orders the confident hits AP is decided by). Use the fitted power on
 the split you report with
 ``--cfg-options model.roi_head.mask_score_power=P`` (never fit on it).
 
@@ -18,13 +19,10 @@ import json
 
 import numpy as np
 
-from mmdet_msrcnn.evaluation.functional import (DEFAULT_POWERS,
-                                                area_error_lines,
-                                                error_by_mask_area,
-                                                fit_mask_score_power,
-                                                load_records,
-                                                spread_by_true_iou,
-                                                spread_lines)
+from mmdet_msrcnn.evaluation.functional import (
+    DEFAULT_POWERS, area_error_lines, correlation_above_scores,
+    error_by_mask_area, fit_mask_score_power, load_records,
+    score_correlation_lines, spread_by_true_iou, spread_lines)
 
 
 def parse_args(argv=None):
@@ -37,6 +35,14 @@ def parse_args(argv=None):
                         help='detections above it count (as the metric)')
     parser.add_argument('--out', help='write the fit as json')
     return parser.parse_args(argv)
+
+
+def as_json(columns: dict) -> dict:
+    """Arrays of per-bin values as lists, nan as None."""
+    return {
+        k: [None if np.isnan(x) else float(x) for x in v]
+        for k, v in columns.items()
+    }
 
 
 def main(argv=None) -> dict:
@@ -60,15 +66,16 @@ def main(argv=None) -> dict:
     print('\n'.join(spread_lines(spread)))
     by_area = error_by_mask_area(true, pred, records['area'][keep])
     print('\n'.join(area_error_lines(by_area)))
+    by_score = correlation_above_scores(score, true, pred)
+    print('\n'.join(score_correlation_lines(by_score)))
     out = dict(
         num_dets=int(keep.sum()),
         power=fit['power'],
         spearman={str(k): v for k, v in fit['spearman'].items()},
         spearman_cls=fit['spearman_cls'],
-        spread={k: [None if np.isnan(x) else float(x) for x in v]
-                for k, v in spread.items()},
-        error_by_area={k: [None if np.isnan(x) else float(x) for x in v]
-                       for k, v in by_area.items()})
+        spread=as_json(spread),
+        error_by_area=as_json(by_area),
+        correlation_above_score=as_json(by_score))
     if args.out:
         with open(args.out, 'w') as f:
             json.dump(out, f, indent=1)

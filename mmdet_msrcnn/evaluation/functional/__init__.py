@@ -41,9 +41,10 @@ from .predictions import parse_pred_sample
 from .records import RECORD_KEYS, build_records, dump_records, load_records
 from .rle import encode_masks, rle_areas
 from .score_combination import (DEFAULT_AREA_EDGES, DEFAULT_POWERS,
-                                area_error_lines, error_by_mask_area,
-                                fit_mask_score_power, spread_by_true_iou,
-                                spread_lines)
+                                DEFAULT_SCORE_THRESHOLDS, area_error_lines,
+                                correlation_above_scores, error_by_mask_area,
+                                fit_mask_score_power, score_correlation_lines,
+                                spread_by_true_iou, spread_lines)
 from .statistics import (binned_means, correlations,
                          expected_calibration_error)
 
@@ -54,6 +55,7 @@ __all__ = [
     'rle_areas', 'binned_means', 'correlations', 'expected_calibration_error',
     'DEFAULT_POWERS', 'fit_mask_score_power', 'spread_by_true_iou',
     'spread_lines', 'DEFAULT_AREA_EDGES', 'error_by_mask_area',
-    'area_error_lines', 'segm_matches', 'resampled_ap', 'bootstrap_ap',
+    'area_error_lines', 'DEFAULT_SCORE_THRESHOLDS',
+    'correlation_above_scores', 'score_correlation_lines', 'segm_matches', 'resampled_ap', 'bootstrap_ap',
     'headroom_share', 'interval'
 ]

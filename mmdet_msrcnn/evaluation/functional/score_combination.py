@@ -47,6 +47,67 @@ def spread_by_true_iou(true_iou, pred_iou,
     return dict(count=count.astype(np.int64), mean=mean, std=std)
 
 
+#: Classification-score thresholds of :func:`correlation_above_scores`.
+DEFAULT_SCORE_THRESHOLDS = (0.05, 0.3, 0.5, 0.7, 0.9)
+
+
+def correlation_above_scores(
+        score, true_iou, pred_iou,
+        thresholds: Sequence[float] = DEFAULT_SCORE_THRESHOLDS
+) -> Dict[str, np.ndarray]:
+    """How well the estimate orders the hits above each cls score.
+
+    AP is decided at the top of the ranking, among the confident
+    detections, and a correlation over all hits is raised by the many
+    low-scored ones whose low IoU is easy to tell. Over the hits (true IoU
+    > 0) with a classification score above each threshold: their number,
+    the spread of their true IoU and the Pearson / Spearman correlation of
+    the estimate with it.
+
+    Args:
+        score (array-like): (N,) classification score.
+        true_iou (array-like): (N,) true MaskIoU.
+        pred_iou (array-like): (N,) predicted MaskIoU.
+        thresholds (Sequence[float]): Increasing score thresholds (T).
+
+    Returns:
+        dict[str, np.ndarray]: Per threshold, (T,): ``count`` (int64),
+        ``true_std``, ``pearson`` and ``spearman`` (float64, nan with
+        fewer than two hits or a constant one).
+    """
+    thresholds = np.asarray(thresholds, dtype=np.float64)
+    if thresholds.ndim != 1 or not len(thresholds) or (
+            np.diff(thresholds) <= 0).any():
+        raise ValueError(
+            f'thresholds must increase, got {thresholds.tolist()}.')
+    score = np.asarray(score, dtype=np.float64)
+    true_iou = np.asarray(true_iou, dtype=np.float64)
+    pred_iou = np.asarray(pred_iou, dtype=np.float64)
+    out = dict(count=np.zeros(len(thresholds), dtype=np.int64),
+               **{k: np.full(len(thresholds), np.nan)
+                  for k in ('true_std', 'pearson', 'spearman')})
+    for t, thr in enumerate(thresholds):
+        keep = (score > thr) & (true_iou > 0)
+        out['count'][t] = int(keep.sum())
+        if keep.sum() > 1:
+            out['true_std'][t] = float(true_iou[keep].std())
+        out['pearson'][t], out['spearman'][t] = correlations(
+            pred_iou[keep], true_iou[keep])
+    return out
+
+
+def score_correlation_lines(corr: Dict[str, Sequence],
+                            thresholds: Sequence[float] = (
+                                DEFAULT_SCORE_THRESHOLDS)) -> List[str]:
+    """:func:`correlation_above_scores` as printable lines."""
+    lines = ['hits with cls above | hits | true IoU std | Pearson | Spearman']
+    for t, thr in enumerate(thresholds):
+        lines.append(f'  {thr:g} | {int(corr["count"][t])} | '
+                     f'{corr["true_std"][t]:.3f} | {corr["pearson"][t]:.3f} '
+                     f'| {corr["spearman"][t]:.3f}')
+    return lines
+
+
 #: Predicted-mask area bins (pixels) of :func:`error_by_mask_area`.
 DEFAULT_AREA_EDGES = (0., 64., 256., 1024., float('inf'))
 
