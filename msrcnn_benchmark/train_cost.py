@@ -5,7 +5,7 @@ One training iteration (forward, backward, SGD step) of each config in
 batch, beside the detector it adds scoring to:
 
 * the MS R-CNN training options of ``configs/ranking`` (own detections, bin
-  balancing, ranking loss, jittered ground-truth boxes, the lighter head)
+  balancing, ranking losses, jittered ground-truth boxes, the lighter head)
   and the frozen upgrade of ``configs/upgrade`` (only the MaskIoU head
   trains), against the demo Mask R-CNN and the paper's training; these
   share every common weight;
@@ -48,6 +48,11 @@ DEMO_VARIANTS = (
     ('dets_balanced_detached_rank',
      'the same + pairwise ranking loss',
      'configs/ranking/ms-rcnn_r18_fpn_shapes_dets-balanced_detached_rank.py',
+     'mask_rcnn'),
+    ('dets_balanced_detached_rank_score_rank',
+     'the same + ranking loss on the mask scores of the detections',
+     'configs/ranking/'
+     'ms-rcnn_r18_fpn_shapes_dets-balanced_detached_rank_score-rank.py',
      'mask_rcnn'),
     ('dets_balanced_detached_rank_jitter',
      'the same + 4 jittered boxes per instance',

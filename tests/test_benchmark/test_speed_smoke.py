@@ -104,7 +104,8 @@ def test_training_cost_of_options_and_hosts(smoke_report):
     assert paper > 0
     assert cost['dets']['scorer_rois'] > paper
     for key in ('dets_balanced', 'dets_balanced_detached',
-                'dets_balanced_detached_rank'):  # the same detector weights
+                'dets_balanced_detached_rank',
+                'dets_balanced_detached_rank_score_rank'):  # same weights
         assert cost[key]['scorer_rois'] == cost['dets']['scorer_rois'], key
     # and the jittered option regresses 4 boxes per instance more
     meta = report['meta']
