@@ -137,3 +137,16 @@ def small_mask_iou_head(**kwargs):
     head = MaskIoUHead(**cfg)
     head.init_weights()
     return head
+
+
+def one_step_losses(model_cfg, num_classes: int):
+    """Build a model, and its training losses on a 2-image 64 px batch.
+
+    Returns:
+        tuple: The model (train mode, gradients zeroed) and the loss dict.
+    """
+    model = build_model(model_cfg)
+    model.train()
+    model.zero_grad()
+    return model, model.loss(
+        *demo_batch(model, num_classes, batch_size=2, size=64))

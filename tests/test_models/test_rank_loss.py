@@ -11,7 +11,7 @@ import torch
 from mmengine.config import Config
 
 from detector_scoring_utils import detector_cfg
-from helpers import REPO_ROOT, build_model, demo_batch, tiny_model_cfg
+from helpers import REPO_ROOT, one_step_losses, tiny_model_cfg
 from mmdet_msrcnn.models import MaskIoUHead
 
 NUM_CLASSES = 4
@@ -88,11 +88,7 @@ def test_two_stage_host_trains_with_the_ranking_loss():
     cfg = tiny_model_cfg(mask_iou_detections=dict(loss_weight=1.0))
     cfg.roi_head.mask_iou_head.rank_loss = dict(min_target=0.0)
     cfg.test_cfg.rcnn.score_thr = 0.0
-    model = build_model(cfg)
-    model.train()
-    model.zero_grad()
-    losses = model.loss(
-        *demo_batch(model, NUM_CLASSES, batch_size=2, size=64))
+    model, losses = one_step_losses(cfg, NUM_CLASSES)
     for key in ('loss_mask_iou_rank', 'loss_mask_iou_dets_rank'):
         assert torch.isfinite(losses[key]), key
     total = losses['loss_mask_iou_rank'] + losses['loss_mask_iou_dets_rank']
@@ -107,9 +103,7 @@ def test_single_stage_scorer_trains_with_the_ranking_loss():
     config = 'configs/demo/rtmdet-ins-ms_tiny_shapes.py'
     cfg = detector_cfg(Config.fromfile(osp.join(REPO_ROOT, config)), config)
     cfg.mask_scorer.mask_iou_head.rank_loss = dict(min_target=0.0)
-    model = build_model(cfg)
-    model.train()
-    losses = model.loss(*demo_batch(model, 4, batch_size=2, size=64))
+    model, losses = one_step_losses(cfg, 4)
     assert torch.isfinite(losses['loss_mask_iou_rank'])
     losses['loss_mask_iou_rank'].backward()
     assert all(p.grad is not None

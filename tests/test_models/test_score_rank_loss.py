@@ -12,7 +12,7 @@ import torch
 from mmengine.config import Config
 
 from detector_scoring_utils import detector_cfg
-from helpers import REPO_ROOT, build_model, demo_batch, tiny_model_cfg
+from helpers import REPO_ROOT, build_model, one_step_losses, tiny_model_cfg
 from mmdet_msrcnn.models import MaskIoUHead
 
 NUM_CLASSES = 4
@@ -89,11 +89,7 @@ def test_two_stage_host_trains_with_it():
     cfg = tiny_model_cfg(mask_iou_detections=dict(loss_weight=1.0))
     cfg.roi_head.mask_iou_head.score_rank_loss = dict(min_gap=0.0)
     cfg.test_cfg.rcnn.score_thr = 0.0
-    model = build_model(cfg)
-    model.train()
-    model.zero_grad()
-    losses = model.loss(
-        *demo_batch(model, NUM_CLASSES, batch_size=2, size=64))
+    model, losses = one_step_losses(cfg, NUM_CLASSES)
     loss = losses['loss_mask_iou_dets_score_rank']
     assert torch.isfinite(loss) and loss > 0
     assert 'loss_mask_iou_score_rank' not in losses  # positives: no scores
@@ -107,10 +103,7 @@ def test_two_stage_host_without_detections_keeps_the_key():
     cfg = tiny_model_cfg(mask_iou_detections=dict(loss_weight=1.0))
     cfg.roi_head.mask_iou_head.score_rank_loss = dict()
     cfg.test_cfg.rcnn.score_thr = 1.1  # no detection passes
-    model = build_model(cfg)
-    model.train()
-    losses = model.loss(
-        *demo_batch(model, NUM_CLASSES, batch_size=2, size=64))
+    _, losses = one_step_losses(cfg, NUM_CLASSES)
     zero = losses['loss_mask_iou_dets_score_rank']
     assert zero.item() == 0 and zero.requires_grad
 
@@ -119,9 +112,7 @@ def test_single_stage_scorer_trains_with_it():
     config = 'configs/demo/rtmdet-ins-ms_tiny_shapes.py'
     cfg = detector_cfg(Config.fromfile(osp.join(REPO_ROOT, config)), config)
     cfg.mask_scorer.mask_iou_head.score_rank_loss = dict(min_gap=0.0)
-    model = build_model(cfg)
-    model.train()
-    losses = model.loss(*demo_batch(model, 4, batch_size=2, size=64))
+    model, losses = one_step_losses(cfg, 4)
     loss = losses['loss_mask_iou_score_rank']
     assert torch.isfinite(loss)
     loss.backward()

@@ -96,46 +96,29 @@ def image_indices(counts: Sequence[int], device=None) -> Tensor:
 
 
 RANK_LOSS_DEFAULTS = dict(loss_weight=1.0, min_gap=0.05, min_target=0.1)
-
-
-def _parse_rank_loss(cfg: Optional[dict]) -> Optional[dict]:
-    """Check ``MaskIoUHead(rank_loss=...)`` and fill in the defaults."""
-    if cfg is None:
-        return None
-    unknown = set(cfg) - set(RANK_LOSS_DEFAULTS)
-    if unknown:
-        raise ValueError(
-            f'MaskIoUHead: rank_loss has unknown keys {sorted(unknown)}; it '
-            f'takes {sorted(RANK_LOSS_DEFAULTS)}.')
-    out = {k: float(cfg.get(k, v)) for k, v in RANK_LOSS_DEFAULTS.items()}
-    if out['loss_weight'] <= 0 or not 0 <= out['min_gap'] < 1 or not (
-            0 <= out['min_target'] < 1):
-        raise ValueError(
-            f'MaskIoUHead: rank_loss={cfg!r}: loss_weight must be positive, '
-            'min_gap and min_target in [0, 1).')
-    return out
-
-
 SCORE_RANK_LOSS_DEFAULTS = dict(loss_weight=1.0, min_gap=0.02)
 
 
-def _parse_score_rank_loss(cfg: Optional[dict]) -> Optional[dict]:
-    """Check ``MaskIoUHead(score_rank_loss=...)``, fill in the defaults."""
+def _parse_pair_loss(name: str, cfg: Optional[dict],
+                     defaults: dict) -> Optional[dict]:
+    """Check ``MaskIoUHead(<name>=cfg)`` of a pairwise loss, fill defaults.
+
+    ``loss_weight`` must be positive, every other key (gaps, targets) in
+    [0, 1).
+    """
     if cfg is None:
         return None
-    unknown = set(cfg) - set(SCORE_RANK_LOSS_DEFAULTS)
+    unknown = set(cfg) - set(defaults)
     if unknown:
         raise ValueError(
-            f'MaskIoUHead: score_rank_loss has unknown keys '
-            f'{sorted(unknown)}; it takes {sorted(SCORE_RANK_LOSS_DEFAULTS)}.')
-    out = {
-        k: float(cfg.get(k, v))
-        for k, v in SCORE_RANK_LOSS_DEFAULTS.items()
-    }
-    if out['loss_weight'] <= 0 or not 0 <= out['min_gap'] < 1:
+            f'MaskIoUHead: {name} has unknown keys {sorted(unknown)}; it '
+            f'takes {sorted(defaults)}.')
+    out = {k: float(cfg.get(k, v)) for k, v in defaults.items()}
+    bounded = [k for k in out if k != 'loss_weight']
+    if out['loss_weight'] <= 0 or any(not 0 <= out[k] < 1 for k in bounded):
         raise ValueError(
-            f'MaskIoUHead: score_rank_loss={cfg!r}: loss_weight must be '
-            'positive, min_gap in [0, 1).')
+            f'MaskIoUHead: {name}={cfg!r}: loss_weight must be positive, '
+            f'{", ".join(bounded)} in [0, 1).')
     return out
 
 
@@ -287,8 +270,11 @@ class MaskIoUHead(BaseModule):
                 f'MaskIoUHead: balance_bins={balance_bins!r} must be None '
                 'or a positive int.')
         self.balance_bins = balance_bins
-        self.rank_loss = _parse_rank_loss(rank_loss)
-        self.score_rank_loss = _parse_score_rank_loss(score_rank_loss)
+        self.rank_loss = _parse_pair_loss('rank_loss', rank_loss,
+                                          RANK_LOSS_DEFAULTS)
+        self.score_rank_loss = _parse_pair_loss('score_rank_loss',
+                                                score_rank_loss,
+                                                SCORE_RANK_LOSS_DEFAULTS)
         self.num_classes = num_classes
         self.roi_feat_size = roi_feat_size
         self.mask_size = mask_size or 2 * roi_feat_size
