@@ -165,8 +165,13 @@ def error_agreement(records: Dict[str, object], other: Dict[str, object],
     return float(correlations(*errors)[0])
 
 
-def bootstrap_rows(dumps, names, coco_api, args) -> List[dict]:
-    """One row per ranking (AP, AP75, headroom), then paired differences."""
+def bootstrap_rows(dumps, names, coco_api, args,
+                   extra_pairs=()) -> List[dict]:
+    """One row per ranking (AP, AP75, headroom), then paired differences.
+
+    The differences are of every dump from the first and from
+    ``cls x maskness``, then of each ``(name, base)`` of ``extra_pairs``.
+    """
     scores = rankings(dumps, names)
     img_ids = sorted(set(dumps[0]['img_id'].tolist()))
     matches = {
@@ -194,6 +199,7 @@ def bootstrap_rows(dumps, names, coco_api, args) -> List[dict]:
     pairs = [(name, names[0]) for name in names[1:]]
     if 'cls x maskness' in scores:
         pairs += [(name, 'cls x maskness') for name in names]
+    pairs += list(extra_pairs)
     for name, base in pairs:  # paired on each resample
         diff = dict(ranking=f'{name} - {base}')
         for col, stat in (('segm_mAP', 0), ('segm_mAP_75', 1)):

@@ -25,7 +25,10 @@ good that rescoring is on a COCO-style annotation file:
   same for every ranking of one set of masks (:func:`segm_matches`,
   :func:`resampled_ap`, :func:`bootstrap_ap`), for intervals of paired
   gains and of the headroom recovered (:func:`headroom_share`,
-  :func:`interval`).
+  :func:`interval`);
+* :mod:`.image_cues`: how well each mask agrees with the image around it
+  (:func:`mask_image_cues`) and a ridge correction of the predicted MaskIoU
+  from such inputs (:func:`fit_iou_corrector`).
 
 :class:`~mmdet_msrcnn.evaluation.MaskQualityMetric` is built on them, and
 analysis scripts (e.g. ``tools/analysis/plot_mask_quality.py``) use them to
@@ -36,6 +39,8 @@ from .bootstrap import (bootstrap_ap, headroom_share, interval,
                         resampled_ap, segm_matches)
 from .coco_io import load_coco, resolve_cat_ids
 from .coco_segm import COCO_STAT_NAMES, coco_segm_stats, coco_stat_names
+from .image_cues import (IMAGE_CUE_NAMES, IoUCorrector, fit_iou_corrector,
+                         mask_image_cues)
 from .matching import match_true_ious
 from .predictions import parse_pred_sample
 from .records import RECORD_KEYS, build_records, dump_records, load_records
@@ -56,6 +61,7 @@ __all__ = [
     'DEFAULT_POWERS', 'fit_mask_score_power', 'spread_by_true_iou',
     'spread_lines', 'DEFAULT_AREA_EDGES', 'error_by_mask_area',
     'area_error_lines', 'DEFAULT_SCORE_THRESHOLDS',
-    'correlation_above_scores', 'score_correlation_lines', 'segm_matches', 'resampled_ap', 'bootstrap_ap',
-    'headroom_share', 'interval'
+    'correlation_above_scores', 'score_correlation_lines', 'segm_matches',
+    'resampled_ap', 'bootstrap_ap', 'headroom_share', 'interval',
+    'IMAGE_CUE_NAMES', 'mask_image_cues', 'IoUCorrector', 'fit_iou_corrector'
 ]
