@@ -166,7 +166,11 @@ def test_tool_by_hand(tmp_path):
     assert gain['resamples_above'] == 1.0
     saved = json.loads(out.read_text())
     assert saved['rows'] == rows
-    assert saved['pearson_hits']['refit + cues'] == pytest.approx(1.0)
+    # two hits, both above cls 0.5: +1 when ordered right, nan if constant
+    pearson = saved['pearson_hits']
+    assert pearson['refit + cues'] == dict(all=pytest.approx(1.0),
+                                           confident=pytest.approx(1.0))
+    assert np.isnan(pearson['head']['all'])
 
 
 def test_tool_refuses_fitting_on_the_evaluated_dump(tmp_path):

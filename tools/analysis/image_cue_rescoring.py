@@ -19,7 +19,7 @@ rows it reuses, image resamples paired), the AP / AP75 and headroom share
 of ``cls``, ``cls x maskness``, the head's mask score, ``cls x refit``,
 ``cls x (refit + cues)`` and the oracle, with the paired differences from
 the head, and the Pearson correlation of each estimate with the true IoU
-over the hits. A gain of ``refit + cues`` over ``refit`` that stands out of
+over the hits (all, and those above cls 0.5, which decide AP). A gain of ``refit + cues`` over ``refit`` that stands out of
 the image noise says the head's input lacks information that the image
 holds (a reason to feed it the image); none says the limit is elsewhere.
 
@@ -40,7 +40,7 @@ from typing import Dict, List
 import cv2
 import numpy as np
 
-from mmdet_msrcnn.evaluation.functional import (correlations,
+from mmdet_msrcnn.evaluation.functional import (correlation_above_scores,
                                                 fit_iou_corrector, load_coco,
                                                 mask_image_cues)
 
@@ -50,6 +50,8 @@ from headroom_bootstrap import (bootstrap_rows, load_dumps,  # noqa: E402
 
 #: Names of the two corrections, as printed.
 CORRECTIONS = ('refit', 'refit + cues')
+#: The classification score above which hits count as confident.
+CONFIDENT = 0.5
 
 
 def parse_args(argv=None):
@@ -139,15 +141,24 @@ def corrected_dumps(fit, fit_cues, evaluated, eval_cues,
     return out
 
 
-def hit_correlations(dumps, names, score_thr) -> Dict[str, float]:
-    """Pearson of each estimate with the true IoU over the hits."""
-    true = dumps[0]['true_iou']
-    hits = (dumps[0]['score'] > score_thr) & (true > 0)
-    return {
-        name: correlations(np.clip(d['pred_iou'][hits], 0., 1.),
-                           true[hits])[0]
-        for name, d in zip(names, dumps)
-    }
+def hit_correlations(dumps, names, score_thr,
+                     confident: float = CONFIDENT) -> Dict[str, dict]:
+    """Pearson of each estimate with the true IoU over the hits.
+
+    Returns:
+        dict[str, dict]: Per estimate, ``all`` (the hits above
+        ``score_thr``) and ``confident`` (those above cls ``confident``,
+        which decide AP).
+    """
+    first = dumps[0]
+    out = {}
+    for name, records in zip(names, dumps):
+        pearson = correlation_above_scores(
+            first['score'], first['true_iou'],
+            np.clip(records['pred_iou'], 0., 1.),
+            thresholds=(score_thr, confident))['pearson']
+        out[name] = dict(all=float(pearson[0]), confident=float(pearson[1]))
+    return out
 
 
 def main(argv=None) -> List[dict]:
@@ -166,8 +177,10 @@ def main(argv=None) -> List[dict]:
           f'detections of {len(set(fit["img_id"].tolist()))} images; '
           f'evaluated on {len(evaluated["score"])} detections of '
           f'{len(set(evaluated["img_id"].tolist()))} images')
-    print('Pearson with the true IoU over the hits: ' + ', '.join(
-        f'{name} {value:.3f}' for name, value in pearson.items()))
+    for key, what in (('all', 'the hits'),
+                      ('confident', f'the hits above cls {CONFIDENT:g}')):
+        print(f'Pearson with the true IoU over {what}: ' + ', '.join(
+            f'{name} {value[key]:.3f}' for name, value in pearson.items()))
     print_rows(rows, args.boot)
     if args.out:
         with open(args.out, 'w') as f:
