@@ -71,7 +71,8 @@ def test_upgrade_on_the_rest_compare_on_the_held_out(detector, tmp_path,
     monkeypatch.setattr(tool, 'load_script',
                         lambda path: upgrade if 'upgrade_scoring' in path
                         else load_tool(osp.relpath(path, REPO_ROOT)))
-    again, = tool.main(argv + ['--val', '--num-val', '2'])
+    again, = tool.main(argv + ['--val', '--num-val', '2', '--fit-images',
+                               '4', '6'])
     np.testing.assert_equal(again['holdout'], held)  # NaN == NaN here
     assert again['reused'] and not row['reused']
     assert again['upgrade_min'] == row['upgrade_min']
@@ -79,6 +80,12 @@ def test_upgrade_on_the_rest_compare_on_the_held_out(detector, tmp_path,
     assert len(load_records(str(run_dir / 'holdout_dets.npz'))['rles']) \
         == held['num_dets_all']
     assert again['val']['num_dets'] > 0
+    # the fit set: training images 4 and 5, which the scorer trained on
+    fit = load_records(str(run_dir / 'fit_dets.npz'))
+    with open('data/shapes/annotations/instances_train.json') as f:
+        fit_ids = [img['id'] for img in json.load(f)['images'][4:6]]
+    assert set(fit['img_id'].tolist()) <= set(fit_ids)
+    assert len(fit['img_id']) == again['fit']['num_dets_all'] > 0
 
 
 def test_holdout_must_leave_training_images():
@@ -86,3 +93,14 @@ def test_holdout_must_leave_training_images():
     with pytest.raises(SystemExit):
         tool.parse_args(['x.pth', '--configs', 'c.py', '--num-train', '8',
                          '--holdout', '8'])
+
+
+@pytest.mark.parametrize('fit_images', [('2', '5'), ('5', '5'), ('6', '9')])
+def test_fit_images_must_be_upgrade_training_images(fit_images, capsys):
+    tool = load_tool('tools/benchmark/upgrade_screen.py')
+    argv = ['x.pth', '--configs', 'c.py', '--num-train', '8', '--holdout',
+            '3', '--fit-images', *fit_images]
+    with pytest.raises(SystemExit):
+        tool.parse_args(argv)
+    assert 'never on the held-out ones' in capsys.readouterr().err
+    assert tool.parse_args(argv[:-2] + ['3', '8']).fit_images == [3, 8]

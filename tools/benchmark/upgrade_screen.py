@@ -17,7 +17,10 @@ not retrained (evaluated again; ``upgrade_min`` stays that of the run that
 trained it, ``reused`` says so). Writes ``<work_dir>/<name>/screen.json``
 (and each evaluation's detections with their masks, ``holdout_dets.npz`` /
 ``val_dets.npz``, for ``tools/analysis/headroom_curve.py``) and prints a
-table.
+table. ``--fit-images A B`` also dumps the upgraded model's detections on
+training images ``A..B-1`` (ones the scorer trained on, never the held-out
+ones), ``fit_dets.npz``: the fit set of ``tools/analysis/
+image_cue_rescoring.py`` and ``fit_mask_score_power.py``.
 """
 import argparse
 import os.path as osp
@@ -55,10 +58,22 @@ def parse_args(argv=None):
                         help='also evaluate every upgraded model on val')
     parser.add_argument('--num-val', type=int,
                         help='val images (default: all; smoke runs)')
+    parser.add_argument(
+        '--fit-images', type=int, nargs=2, metavar=('A', 'B'),
+        help='also dump the detections of training images A..B-1 '
+        '(fit_dets.npz), a fit set for the analysis tools')
     args = parser.parse_args(argv)
     if not 0 < args.holdout < args.num_train:
         parser.error(f'--holdout {args.holdout} must be in (0, '
                      f'--num-train {args.num_train}).')
+    if args.fit_images is not None:
+        first, stop = args.fit_images
+        if not args.holdout <= first < stop <= args.num_train:
+            parser.error(
+                f'--fit-images {first} {stop} must satisfy --holdout '
+                f'{args.holdout} <= A < B <= --num-train {args.num_train}: '
+                'fit on images the scorer trained on, never on the '
+                'held-out ones it is compared on.')
     return args
 
 
@@ -88,6 +103,8 @@ def screen_one(config, args, upgrade, ranking):
                checkpoint=ckpt, holdout=args.holdout, seed=args.seed,
                upgrade_min=train_min, reused=reused)
     splits = [('holdout', 'train', args.holdout)]
+    if args.fit_images is not None:
+        splits.append(('fit', 'train', list(range(*args.fit_images))))
     if args.val:
         splits.append(('val', 'val', args.num_val))
     for key, split, indices in splits:
@@ -106,7 +123,7 @@ def screen_one(config, args, upgrade, ranking):
 def print_table(rows):
     print('config | images | ' + ' | '.join(KEYS))
     for row in rows:
-        for key in ('holdout', 'val'):
+        for key in ('holdout', 'fit', 'val'):
             if key in row:
                 cells = [f'{row[key].get(k, float("nan")):.4f}' for k in KEYS]
                 print(f'{row["name"]} | {key} | ' + ' | '.join(cells))
