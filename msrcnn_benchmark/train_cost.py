@@ -64,6 +64,10 @@ DEMO_VARIANTS = (
     ('frozen_upgrade', 'frozen upgrade: MaskIoU head only (dets + balancing)',
      'configs/upgrade/ms-rcnn_r18_fpn_shapes_frozen-upgrade.py',
      'mask_rcnn'),
+    ('frozen_upgrade_image',
+     'frozen upgrade + the pixels under each mask (image_input)',
+     'configs/upgrade/ms-rcnn_r18_fpn_shapes_frozen-upgrade_image.py',
+     'mask_rcnn'),
     ('rtmdet_ins', 'RTMDet-Ins tiny (no scorer)',
      'configs/demo/rtmdet-ins_tiny_shapes.py', None),
     ('rtmdet_ins_ms', 'RTMDet-Ins tiny + DetectionMaskScorer',
@@ -209,7 +213,14 @@ def head_macs_per_roi(iou_head, device) -> int:
         iou_head.roi_feat_size,
         device=device)
     iou_head.eval()
-    return macs_by_hooks(FlatOutputs(iou_head), (feat, mask))
+    inputs = (feat, mask)
+    if getattr(iou_head, 'with_image_input', False):
+        # one 32 x 32 px RoI on a 64 px image: the stem's crop and convs
+        rois = torch.tensor([[0., 16., 16., 48., 48.]], device=device)
+        image = torch.rand(1, iou_head.image_stem.in_channels, 64, 64,
+                           device=device)
+        inputs = (feat, mask, rois, iou_head.crop_image(image, rois))
+    return macs_by_hooks(FlatOutputs(iou_head), inputs)
 
 
 def bench_train_cost(args, device, repo_root, variants=DEMO_VARIANTS):

@@ -226,7 +226,7 @@ def _mask_ious(head, x, mask_rois: Tensor, mask_feats: Tensor,
     iou_preds = iou_head(
         head._mask_iou_feats(x, mask_rois, mask_feats),
         head._mask_iou_input(iou_head, mask_preds, labels, is_prob),
-        mask_rois)
+        mask_rois, head._mask_iou_image_crops(iou_head, x, mask_rois))
     return iou_preds.gather(1, labels[:, None])[:, 0].clamp(0, 1)
 
 

@@ -118,6 +118,17 @@ def test_training_cost_of_options_and_hosts(smoke_report):
     head_params = (cost['paper']['trainable_params'] -
                    cost['mask_rcnn']['trainable_params'])
     assert cost['frozen_upgrade']['trainable_params'] == head_params
+    # image_input adds the stem (3 + 1 -> 16 -> 16 channels, 3x3) and 16
+    # input channels of the first conv (64 wide on the slim demo head)
+    conv_out, planes, grid = 64, 16, 28 + 2 * 4
+    stem_params = (4 * planes * 9 + planes) + (planes * planes * 9 + planes)
+    assert cost['frozen_upgrade_image']['trainable_params'] == (
+        head_params + stem_params + planes * conv_out * 9)
+    stem_macs = (grid * grid * planes * 4 * 9 +
+                 (grid // 2)**2 * planes * planes * 9)
+    assert cost['frozen_upgrade_image']['head_macs_per_roi'] == (
+        cost['frozen_upgrade']['head_macs_per_roi'] + stem_macs +
+        14 * 14 * conv_out * planes * 9)
     assert cost['light_head']['head_macs_per_roi'] < \
         cost['paper']['head_macs_per_roi'] / 4
     assert '| ours + own detections + 10-bin balancing |' in markdown
@@ -176,3 +187,33 @@ def test_training_cost_repeats_a_host_that_converts_its_ground_truth():
     assert cost['rtmdet_ins']['ms']['n'] == 2
     assert len(cost['rtmdet_ins_ms']['vs_base']['ratios']) == 2
     assert cost['rtmdet_ins_ms']['scorer_rois'] > 0
+
+
+def test_train_cost_tool_times_the_named_rows_and_their_bases(tmp_path):
+    """``tools/benchmark/train_cost.py``: a row, its base and the paper
+    training, in the table's order; the image-input stem's parameters."""
+    from helpers import load_tool
+    tool = load_tool('tools/benchmark/train_cost.py')
+    assert [v[0] for v in tool.chosen_variants(['frozen_upgrade_image'])] \
+        == ['mask_rcnn', 'paper', 'frozen_upgrade_image']
+    assert [v[0] for v in tool.chosen_variants(['solov2_ms'])] == [
+        'solov2', 'solov2_ms']
+    with pytest.raises(SystemExit):
+        tool.parse_args(['--rows', 'no_such_row'])
+    out = tmp_path / 'cost.json'
+    cost = tool.main([
+        '--rows', 'frozen_upgrade_image', '--size', '64', '64',
+        '--train-batch', '1', '--num-gt', '2', '--repeat', '1', '--warmup',
+        '0', '--out-json', str(out)
+    ])
+    assert list(cost) == ['mask_rcnn', 'paper', 'frozen_upgrade_image']
+    row = cost['frozen_upgrade_image']
+    assert row['vs_base']['ratio'] > 0 and row['vs_paper']['ratio'] > 0
+    head_params = (cost['paper']['trainable_params'] -
+                   cost['mask_rcnn']['trainable_params'])
+    planes, conv_out = 16, 64
+    stem = (4 * planes * 9 + planes) + (planes * planes * 9 + planes)
+    assert row['trainable_params'] == head_params + stem + (
+        planes * conv_out * 9)
+    assert json.loads(out.read_text())['frozen_upgrade_image'][
+        'label'] == row['label']

@@ -177,6 +177,36 @@ def test_box_size_input_onnx_runtime_matches_pytorch(tmp_path):
     check_equal(compare(det, hard_nms_copy(model), image(128, 128, seed=1)))
 
 
+def test_image_input_onnx_runtime_matches_pytorch(tmp_path):
+    """``mask_iou_head.image_input``: the graph crops the input image.
+
+    mmdeploy's rewrite of the two-stage ``forward`` calls ``extract_feat``,
+    which ``ImageInputMaskRCNN`` overrides to carry the image, so the
+    exported graph RoIAligns the input under every mask as PyTorch does.
+    """
+    from mmengine.config import Config
+
+    from mmdet_msrcnn.deployment import ORTMaskScoringDetector, export_model
+    cfg = Config.fromfile(DEMO['ms_rcnn'])
+    cfg.model.type = 'mmdet_msrcnn.ImageInputMaskRCNN'
+    cfg.model.roi_head.mask_iou_head.image_input = dict()
+    model = demo_model(cfg)
+    head = model.roi_head.mask_iou_head
+    planes = head.image_stem.out_channels
+    with torch.no_grad():  # let the image planes move the outputs
+        head.convs[0].weight[:, -planes:].normal_(0, 0.5)
+    out = str(tmp_path / 'image_input.onnx')
+    with pytest.warns(UserWarning, match='runs hard NMS'):
+        export_model(model, cfg, DEPLOY_STATIC, image(128, 128), out)
+    det = ORTMaskScoringDetector(out, cfg, DEPLOY_STATIC, num_threads=1)
+    check_equal(compare(det, hard_nms_copy(model), image(128, 128, seed=1)))
+    import onnx
+    graph = onnx.load(out).graph
+    # one RoiAlign reads the graph's input image itself: the crop
+    aligns = [n.input[0] for n in graph.node if n.op_type == 'RoiAlign']
+    assert aligns.count(graph.input[0].name) == 1, aligns
+
+
 def test_deploy_tool_draws_both_scores(exported, tmp_path):
     tool = load_tool('tools/deployment/deploy.py')
     img_file = str(tmp_path / 'img.png')

@@ -1,3 +1,5 @@
+from .image_input import (ImageInputCascadeRCNN, ImageInputHybridTaskCascade,
+                          ImageInputMaskRCNN, ImageInputPointRend)
 from .mask_scoring_detector import (SCORED_DETECTOR_METHODS,
                                     MaskScoringDetectorMixin, eval_mode)
 from .mask_scoring_detectors import (MaskScoringCondInst,
@@ -5,6 +7,8 @@ from .mask_scoring_detectors import (MaskScoringCondInst,
                                      MaskScoringSOLOv2)
 
 __all__ = [
+    'ImageInputMaskRCNN', 'ImageInputCascadeRCNN', 'ImageInputHybridTaskCascade',
+    'ImageInputPointRend',
     'MaskScoringDetectorMixin', 'MaskScoringRTMDet', 'MaskScoringSOLOv2',
     'MaskScoringCondInst', 'MaskScoringMask2Former', 'SCORED_DETECTOR_METHODS',
     'eval_mode'

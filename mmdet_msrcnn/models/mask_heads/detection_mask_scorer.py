@@ -92,6 +92,13 @@ class DetectionMaskScorer(BaseModule):
         # function-level import: roi_heads imports this package
         from ..roi_heads.mask_scoring_mixin import build_mask_iou_head
         self.mask_iou_head = build_mask_iou_head(mask_iou_head)
+        if getattr(self.mask_iou_head, 'with_image_input', False):
+            raise ValueError(
+                'DetectionMaskScorer: mask_iou_head.image_input is built for '
+                "the two-stage hosts' RoI heads (mmdet_msrcnn."
+                'ImageInputMaskRCNN and siblings); the detection scorer of '
+                'single-stage and query hosts does not pass image crops. '
+                'Drop image_input.')
         strides = [int(s) for s in featmap_strides]
         if not strides:
             raise ValueError('DetectionMaskScorer: featmap_strides is empty.')

@@ -10,6 +10,7 @@ from mmengine.structures import InstanceData
 from torch import Tensor
 
 from mmdet_msrcnn.registry import MODELS
+from .mask_image_stem import MaskImageStem
 from ..utils.mask_iou_target import (batch_gt_areas_in_and_out,
                                      boxes_near_extents, chunked_mask_target,
                                      clip_boxes_to_masks, gt_areas_in_and_out,
@@ -216,6 +217,17 @@ class MaskIoUHead(BaseModule):
             head's error there is not biased by size; docs/ranking.md).
             :meth:`forward` then needs the RoIs. Defaults to False (the
             paper's input).
+        image_input (dict, optional): Also feed the head the pixels under
+            each mask (:class:`~.mask_image_stem.MaskImageStem`, keys
+            ``in_channels`` (3), ``out_channels`` (16), ``context`` (4),
+            ``normalize`` (True)): the network-input image RoIAligned on the
+            RoI enlarged by ``context`` mask cells per side, at the mask's
+            resolution, stacked with the predicted mask and convolved to
+            ``out_channels`` planes of the ``S x S`` grid. The RoI head
+            passes the crops (:meth:`crop_image`); it needs a detector that
+            hands it the image, ``mmdet_msrcnn.ImageInputMaskRCNN`` and
+            its siblings. ``input_mode='concat'`` only. ``None`` (default):
+            the paper's input.
         init_cfg (dict | list[dict], optional): Initialisation config.
     """
 
@@ -236,6 +248,7 @@ class MaskIoUHead(BaseModule):
                  rank_loss: Optional[dict] = None,
                  score_rank_loss: Optional[dict] = None,
                  box_size_input: bool = False,
+                 image_input: Optional[dict] = None,
                  init_cfg: OptMultiConfig = [
                      dict(type='Kaiming', override=dict(name='convs')),
                      dict(type='Caffe2Xavier', override=dict(name='fcs')),
@@ -294,6 +307,9 @@ class MaskIoUHead(BaseModule):
             first_in = in_channels
         if self.box_size_input:
             first_in += BOX_SIZE_PLANES
+        self.image_stem = self._build_image_stem(image_input)
+        if self.image_stem is not None:
+            first_in += self.image_stem.out_channels
         self.convs = nn.ModuleList()
         size = roi_feat_size
         for i in range(num_convs):
@@ -315,6 +331,50 @@ class MaskIoUHead(BaseModule):
         self.fc_mask_iou = nn.Linear(
             fc_out_channels if num_fcs else fc_in, num_classes)
         self.loss_iou = MODELS.build(loss_iou)
+
+    def _build_image_stem(self,
+                          image_input: Optional[dict]) -> Optional[nn.Module]:
+        """The ``image_input`` stem, or ``None``."""
+        if image_input is None:
+            return None
+        if not isinstance(image_input, dict):
+            raise TypeError(
+                f'MaskIoUHead: image_input={image_input!r} must be None or '
+                'a dict, e.g. dict(out_channels=16, context=4).')
+        if self.input_mode != 'concat':
+            raise ValueError(
+                "MaskIoUHead: image_input needs input_mode='concat' (the "
+                'stem reads the target mask), got '
+                f'input_mode={self.input_mode!r}.')
+        known = ('in_channels', 'out_channels', 'context', 'normalize')
+        unknown = sorted(set(image_input) - set(known))
+        if unknown:
+            raise ValueError(f'MaskIoUHead: unknown image_input keys '
+                             f'{unknown}; choose from {known}.')
+        return MaskImageStem(
+            mask_size=self.mask_size,
+            roi_feat_size=self.roi_feat_size,
+            **image_input)
+
+    @property
+    def with_image_input(self) -> bool:
+        """Whether :meth:`forward` needs the image crops."""
+        return self.image_stem is not None
+
+    def crop_image(self, image: Tensor, rois: Tensor) -> Tensor:
+        """The ``image_input`` crops of some RoIs.
+
+        Args:
+            image (Tensor): The network input, (B, C, H, W).
+            rois (Tensor): (N, 5) RoIs in network-input pixels.
+
+        Returns:
+            Tensor: (N, C, G, G), G = mask size + 2 x context.
+        """
+        if self.image_stem is None:
+            raise ValueError('MaskIoUHead.crop_image needs image_input; '
+                             'this head was built without it.')
+        return self.image_stem.crop(image, rois)
 
     # ------------------------------------------------------------------
     # forward
@@ -358,7 +418,8 @@ class MaskIoUHead(BaseModule):
     def forward(self,
                 roi_feats: Tensor,
                 mask_probs: Tensor,
-                rois: Optional[Tensor] = None) -> Tensor:
+                rois: Optional[Tensor] = None,
+                image_crops: Optional[Tensor] = None) -> Tensor:
         """Predict per-class MaskIoU.
 
         Args:
@@ -370,6 +431,8 @@ class MaskIoUHead(BaseModule):
             rois (Tensor, optional): The RoIs the features were pooled
                 from, (N, 5) or (N, 4) boxes in network-input pixels; read
                 only with ``box_size_input=True``, which needs them.
+            image_crops (Tensor, optional): :meth:`crop_image` of the RoIs,
+                (N, C, G, G); needed with ``image_input``, refused without.
 
         Returns:
             Tensor: MaskIoU predictions (unclamped), shape (N, num_classes).
@@ -386,7 +449,9 @@ class MaskIoUHead(BaseModule):
         self._check_mask_input(roi_feats, mask_probs)
         if mask_probs.dim() == 3:
             mask_probs = mask_probs.unsqueeze(1)
-        mask_probs = self._resize_mask(mask_probs.to(roi_feats.dtype))
+        mask_probs = mask_probs.to(roi_feats.dtype)
+        image_planes = self._image_planes(image_crops, mask_probs)
+        mask_probs = self._resize_mask(mask_probs)
         if self.input_mode == 'concat':
             x = torch.cat([roi_feats, mask_probs[:, :1]], dim=1)
         elif self.input_mode == 'concat_all_classes':
@@ -406,12 +471,34 @@ class MaskIoUHead(BaseModule):
                     f'{"none" if rois is None else rois.shape[0]}.')
             x = torch.cat(
                 [x, self.box_size_planes(rois).to(x.dtype)], dim=1)
+        if image_planes is not None:
+            x = torch.cat([x, image_planes], dim=1)
         for conv in self.convs:
             x = F.relu(conv(x))
         x = x.flatten(1)
         for fc in self.fcs:
             x = F.relu(fc(x))
         return self.fc_mask_iou(x)
+
+    def _image_planes(self, image_crops: Optional[Tensor],
+                      mask_probs: Tensor) -> Optional[Tensor]:
+        """The stem's planes (N, out_channels, S, S), or ``None``."""
+        if self.image_stem is None:
+            if image_crops is not None:
+                raise ValueError(
+                    'MaskIoUHead got image crops but was built without '
+                    'image_input; set mask_iou_head.image_input=dict() to '
+                    'use them, or do not pass them.')
+            return None
+        if image_crops is None:
+            raise ValueError(
+                'MaskIoUHead(image_input=...) reads the pixels under each '
+                'mask: call it as head(roi_feats, mask_probs, rois, '
+                'image_crops) with image_crops = head.crop_image(image, '
+                'rois); in a detector, use one that hands the RoI head the '
+                "image (type='mmdet_msrcnn.ImageInputMaskRCNN' and its "
+                'siblings).')
+        return self.image_stem(image_crops, mask_probs[:, :1])
 
     def _check_mask_input(self, roi_feats: Tensor, mask_probs: Tensor) -> None:
         """Raise a clear error for masks that do not fit the head.

@@ -46,6 +46,7 @@ from torch import Tensor, nn
 
 from mmdet_msrcnn.registry import MODELS
 from ..mask_heads.mask_iou_head import attach_mask_scores, image_indices
+from ..utils.image_features import image_of
 from ..utils.jitter import jitter_boxes
 from ..utils.maskness import mask_maskness
 
@@ -534,6 +535,28 @@ class MaskScoringMixin:
             feats = ext(x[:ext.num_inputs], rois)
         return feats.detach() if self.detach_mask_iou_feats else feats
 
+    def _mask_iou_image_crops(self, iou_head: nn.Module, x: Tuple[Tensor],
+                              rois: Tensor) -> Optional[Tensor]:
+        """The image crops of a head with ``image_input``, else ``None``.
+
+        The image comes with the features
+        (:class:`~mmdet_msrcnn.models.utils.FeaturesWithImage`, from the
+        ``extract_feat`` of ``mmdet_msrcnn.ImageInputMaskRCNN`` and its
+        siblings).
+        """
+        if not getattr(iou_head, 'with_image_input', False):
+            return None
+        image = image_of(x)
+        if image is None:
+            raise ValueError(
+                f'{type(self).__name__}: the MaskIoU head has image_input, '
+                'but the features came without the image: mmdet\'s '
+                'detectors hand the RoI head the features only. Use '
+                "detector type='mmdet_msrcnn.ImageInputMaskRCNN' (or "
+                'ImageInputCascadeRCNN / ImageInputHybridTaskCascade / '
+                'ImageInputPointRend), or drop mask_iou_head.image_input.')
+        return iou_head.crop_image(image, rois)
+
     def _mask_iou_input(self, iou_head: nn.Module, mask_preds: Tensor,
                         labels: Tensor, is_prob: bool) -> Tensor:
         """Mask probabilities fed to the MaskIoU head."""
@@ -583,7 +606,7 @@ class MaskScoringMixin:
         iou_preds = iou_head(
             roi_feats,
             self._mask_iou_input(iou_head, mask_preds, pos_labels, False),
-            rois)
+            rois, self._mask_iou_image_crops(iou_head, x, rois))
         thr = rcnn_train_cfg.get('mask_thr_binary', 0.5) \
             if rcnn_train_cfg is not None else 0.5
         extra = {}
@@ -714,7 +737,7 @@ class MaskScoringMixin:
         iou_preds = iou_head(
             self._mask_iou_feats(x, rois, mask_results['mask_feats']),
             self._mask_iou_input(iou_head, mask_preds, flat_labels, False),
-            rois)
+            rois, self._mask_iou_image_crops(iou_head, x, rois))
         rows = torch.arange(flat_labels.numel(), device=flat_labels.device)
         preds = iou_preds[rows, flat_labels]
         losses = {key: iou_head.regression_loss(preds, targets) * weight}
@@ -775,7 +798,7 @@ class MaskScoringMixin:
         iou_preds = iou_head(
             roi_feats,
             self._mask_iou_input(iou_head, mask_preds, labels, is_prob),
-            mask_rois)
+            mask_rois, self._mask_iou_image_crops(iou_head, x, mask_rois))
         return iou_head.predict_mask_ious(iou_preds.split(num_dets),
                                           results_list,
                                           self.mask_score_as_score,
@@ -815,4 +838,4 @@ class MaskScoringMixin:
         return iou_head(
             self._mask_iou_feats(x, mask_rois, mask_feats),
             self._mask_iou_input(iou_head, mask_preds, labels, is_prob),
-            mask_rois)
+            mask_rois, self._mask_iou_image_crops(iou_head, x, mask_rois))

@@ -1,5 +1,6 @@
 from .full_mask_iou import (full_mask_ious, gt_masks_as_tensor,
                             mask_box_grids, masks_to_boxes)
+from .image_features import FeaturesWithImage, image_of
 from .jitter import jitter_boxes
 from .maskness import mask_maskness
 from .mask_iou_target import (bitmap_areas_in_boxes, clip_boxes_to_masks,
@@ -7,6 +8,7 @@ from .mask_iou_target import (bitmap_areas_in_boxes, clip_boxes_to_masks,
                               pack_polygon_edges, polygon_areas_in_boxes)
 
 __all__ = [
+    'FeaturesWithImage', 'image_of',
     'jitter_boxes', 'mask_maskness', 'full_mask_ious', 'gt_masks_as_tensor',
     'mask_box_grids', 'masks_to_boxes',
     'bitmap_areas_in_boxes', 'clip_boxes_to_masks', 'gt_areas_in_and_out',
