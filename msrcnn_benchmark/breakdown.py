@@ -22,6 +22,7 @@ def _capture_mask_iou_calls(model, step) -> dict:
         return orig_targets(*a, **k)
 
     def pre_hook(module, a):
+        # ours passes the RoIs too (and the image crops with image_input)
         captured['forward'] = tuple(x.detach() for x in a)
 
     head.get_targets = get_targets
@@ -57,7 +58,8 @@ def train_breakdown(models, steps, args, device) -> dict:
         if 'targets' not in captured:
             continue
         t_args, t_kwargs = captured['targets']
-        # ours is also given the RoIs (read by ``box_size_input``)
+        # ours is also given the RoIs (read by ``box_size_input``) and the
+        # image crops (``image_input``)
         feats, masks, *rois = captured['forward']
         # mmdet's MaskIoU loss reaches the mask logits; ours detaches them
         mask_grad = name == 'mmdet_ms'

@@ -223,10 +223,10 @@ def _mask_ious(head, x, mask_rois: Tensor, mask_feats: Tensor,
             probs = probs.sigmoid()
         return mask_maskness(probs, head.test_cfg.get('mask_thr_binary', 0.5))
     iou_head = head.stage_mask_iou_head(head._num_mask_stages() - 1)
-    iou_preds = iou_head(
-        head._mask_iou_feats(x, mask_rois, mask_feats),
+    iou_preds = head._run_mask_iou_head(
+        iou_head, x, head._mask_iou_feats(x, mask_rois, mask_feats),
         head._mask_iou_input(iou_head, mask_preds, labels, is_prob),
-        mask_rois, head._mask_iou_image_crops(iou_head, x, mask_rois))
+        mask_rois)
     return iou_preds.gather(1, labels[:, None])[:, 0].clamp(0, 1)
 
 

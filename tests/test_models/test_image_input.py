@@ -75,8 +75,15 @@ def test_layout():
     planes = head.image_stem(crops, masks[:, None])
     assert planes.shape == (2, 4, 6, 6)
     assert head(feats, masks, rois, crops).shape == (2, 3)
-    # a mask of another square size is resized to the stem's grid
+    # a mask of another square size is resized to the stem's grid, also
+    # for a head trained on coarse masks (PointRend's 7 x 7)
     assert head(feats, torch.rand(2, 7, 7), rois, crops).shape == (2, 3)
+    coarse = image_head()
+    coarse_cfg = small_mask_iou_head(mask_size=3, image_input=dict(
+        out_channels=4, context=2))
+    assert coarse_cfg.image_stem.grid_size == coarse.image_stem.grid_size
+    assert coarse_cfg(feats, torch.rand(2, 3, 3), rois,
+                      crops).shape == (2, 3)
 
 
 def test_standardised_crops_ignore_brightness_and_contrast():
@@ -121,8 +128,6 @@ def test_head_errors():
         image_head(size=3)
     with pytest.raises(ValueError, match="input_mode='concat'"):
         small_mask_iou_head(input_mode='mask_only', image_input=dict())
-    with pytest.raises(ValueError, match='mask_size = 2 x roi_feat_size'):
-        small_mask_iou_head(mask_size=6, image_input=dict())
     with pytest.raises(TypeError, match='must be None or a dict'):
         small_mask_iou_head(image_input=True)
 
@@ -263,5 +268,39 @@ def test_cascade_host_trains_and_scores_with_the_image():
     with torch.no_grad():
         inst = model.predict(*demo_batch(
             model, NUM_CLASSES, size=64, training=False))[0].pred_instances
+    assert inst.mask_ious.shape == inst.scores.shape
+    assert ((inst.mask_ious >= 0) & (inst.mask_ious <= 1)).all()
+
+
+@pytest.mark.usefixtures('one_thread')
+@pytest.mark.parametrize('config, detector, semantic', [
+    ('configs/htc_ms/htc-ms_r50_fpn_1x_coco.py',
+     'mmdet_msrcnn.ImageInputHybridTaskCascade', True),
+    ('configs/point_rend_ms/point-rend-ms_r50-caffe_fpn_1x_coco.py',
+     'mmdet_msrcnn.ImageInputPointRend', False),
+])
+def test_htc_and_point_rend_hosts_hand_over_the_image(config, detector,
+                                                      semantic):
+    from mmengine.config import Config
+
+    from helpers import strip_pretrained
+    cfg = Config.fromfile(osp.join(REPO_ROOT, config)).model
+    strip_pretrained(cfg)
+    cfg.type = detector
+    cfg.roi_head.mask_iou_head.image_input = dict(out_channels=4)
+    model = build_model(cfg)
+    num_classes = 80
+    model.train()
+    losses = model.loss(*demo_batch(
+        model, num_classes, size=64, with_semantic=semantic))
+    key = next(k for k in losses if k.endswith('loss_mask_iou'))
+    assert torch.isfinite(losses[key])
+    losses[key].backward()
+    stem = model.roi_head.mask_iou_head.image_stem
+    assert float(stem.conv.weight.grad.abs().sum()) > 0
+    model.eval()
+    with torch.no_grad():
+        inst = model.predict(*demo_batch(
+            model, num_classes, size=64, training=False))[0].pred_instances
     assert inst.mask_ious.shape == inst.scores.shape
     assert ((inst.mask_ious >= 0) & (inst.mask_ious <= 1)).all()

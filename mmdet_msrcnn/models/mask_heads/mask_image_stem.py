@@ -27,8 +27,10 @@ class MaskImageStem(nn.Module):
     """Image crops under the masks, convolved to the RoI-feature grid.
 
     Args:
-        mask_size (int): Side M of the predicted mask (2 x ``roi_feat_size``).
-        roi_feat_size (int): Side S of the MaskIoU head's RoI feature.
+        roi_feat_size (int): Side S of the MaskIoU head's RoI feature. The
+            stem works on the ``M x M`` grid of a mask of side M = 2S (the
+            paper's 28 for S = 14); a mask of another size (PointRend's
+            coarse or refined ones) is resized to it.
         in_channels (int): Channels of the network input. Defaults to 3.
         out_channels (int): Channels added to the MaskIoU head's input.
             Defaults to 16.
@@ -42,18 +44,12 @@ class MaskImageStem(nn.Module):
     """
 
     def __init__(self,
-                 mask_size: int,
                  roi_feat_size: int,
                  in_channels: int = 3,
                  out_channels: int = 16,
                  context: int = 4,
                  normalize: bool = True) -> None:
         super().__init__()
-        if mask_size != 2 * roi_feat_size:
-            raise ValueError(
-                f'MaskIoUHead(image_input=...) needs mask_size = 2 x '
-                f'roi_feat_size (the stem halves the mask grid), got '
-                f'mask_size={mask_size}, roi_feat_size={roi_feat_size}.')
         for name, value, least in (('in_channels', in_channels, 1),
                                    ('out_channels', out_channels, 1),
                                    ('context', context, 0)):
@@ -66,13 +62,13 @@ class MaskImageStem(nn.Module):
                 f'MaskIoUHead image_input context={context} must be even: '
                 'the stride-2 convolution keeps the mask cells aligned '
                 'only then.')
-        self.mask_size = mask_size
+        self.mask_size = 2 * roi_feat_size
         self.roi_feat_size = roi_feat_size
         self.in_channels = in_channels
         self.out_channels = out_channels
         self.context = context
         self.normalize = bool(normalize)
-        self.grid_size = mask_size + 2 * context
+        self.grid_size = self.mask_size + 2 * context
         self.conv = nn.Conv2d(in_channels + 1, out_channels, 3, padding=1)
         self.conv_down = nn.Conv2d(
             out_channels, out_channels, 3, stride=2, padding=1)

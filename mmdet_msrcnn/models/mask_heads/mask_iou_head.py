@@ -223,7 +223,8 @@ class MaskIoUHead(BaseModule):
             ``normalize`` (True)): the network-input image RoIAligned on the
             RoI enlarged by ``context`` mask cells per side, at the mask's
             resolution, stacked with the predicted mask and convolved to
-            ``out_channels`` planes of the ``S x S`` grid. The RoI head
+            ``out_channels`` planes of the ``S x S`` grid (on the grid of
+            a ``2S x 2S`` mask; other mask sizes are resized). The RoI head
             passes the crops (:meth:`crop_image`); it needs a detector that
             hands it the image, ``mmdet_msrcnn.ImageInputMaskRCNN`` and
             its siblings. ``input_mode='concat'`` only. ``None`` (default):
@@ -351,10 +352,7 @@ class MaskIoUHead(BaseModule):
         if unknown:
             raise ValueError(f'MaskIoUHead: unknown image_input keys '
                              f'{unknown}; choose from {known}.')
-        return MaskImageStem(
-            mask_size=self.mask_size,
-            roi_feat_size=self.roi_feat_size,
-            **image_input)
+        return MaskImageStem(roi_feat_size=self.roi_feat_size, **image_input)
 
     @property
     def with_image_input(self) -> bool:

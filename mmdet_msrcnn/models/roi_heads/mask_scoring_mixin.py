@@ -535,6 +535,21 @@ class MaskScoringMixin:
             feats = ext(x[:ext.num_inputs], rois)
         return feats.detach() if self.detach_mask_iou_feats else feats
 
+    def _run_mask_iou_head(self, iou_head: nn.Module, x: Tuple[Tensor],
+                           roi_feats: Tensor, mask_input: Tensor,
+                           rois: Tensor) -> Tensor:
+        """Call a MaskIoU head as every caller does.
+
+        ``iou_head(roi_feats, mask_input, rois)``, plus the image crops
+        (:meth:`_mask_iou_image_crops`) for a head with ``image_input``.
+
+        Returns:
+            Tensor: (N, K) MaskIoU predictions of every class.
+        """
+        crops = self._mask_iou_image_crops(iou_head, x, rois)
+        extra = () if crops is None else (crops, )
+        return iou_head(roi_feats, mask_input, rois, *extra)
+
     def _mask_iou_image_crops(self, iou_head: nn.Module, x: Tuple[Tensor],
                               rois: Tensor) -> Optional[Tensor]:
         """The image crops of a head with ``image_input``, else ``None``.
@@ -603,10 +618,10 @@ class MaskScoringMixin:
         mask_preds = mask_results['mask_preds']
         rois = bbox2roi([res.pos_priors for res in sampling_results])
         roi_feats = self._mask_iou_feats(x, rois, mask_results['mask_feats'])
-        iou_preds = iou_head(
-            roi_feats,
+        iou_preds = self._run_mask_iou_head(
+            iou_head, x, roi_feats,
             self._mask_iou_input(iou_head, mask_preds, pos_labels, False),
-            rois, self._mask_iou_image_crops(iou_head, x, rois))
+            rois)
         thr = rcnn_train_cfg.get('mask_thr_binary', 0.5) \
             if rcnn_train_cfg is not None else 0.5
         extra = {}
@@ -734,10 +749,11 @@ class MaskScoringMixin:
         targets = iou_head.detection_targets(
             probs, boxes, labels, batch_gt_instances,
             self.test_cfg.get('mask_thr_binary', 0.5))
-        iou_preds = iou_head(
+        iou_preds = self._run_mask_iou_head(
+            iou_head, x,
             self._mask_iou_feats(x, rois, mask_results['mask_feats']),
             self._mask_iou_input(iou_head, mask_preds, flat_labels, False),
-            rois, self._mask_iou_image_crops(iou_head, x, rois))
+            rois)
         rows = torch.arange(flat_labels.numel(), device=flat_labels.device)
         preds = iou_preds[rows, flat_labels]
         losses = {key: iou_head.regression_loss(preds, targets) * weight}
@@ -795,10 +811,10 @@ class MaskScoringMixin:
             return results_list
         iou_head = self.stage_mask_iou_head(self._num_mask_stages() - 1)
         roi_feats = self._mask_iou_feats(x, mask_rois, mask_feats)
-        iou_preds = iou_head(
-            roi_feats,
+        iou_preds = self._run_mask_iou_head(
+            iou_head, x, roi_feats,
             self._mask_iou_input(iou_head, mask_preds, labels, is_prob),
-            mask_rois, self._mask_iou_image_crops(iou_head, x, mask_rois))
+            mask_rois)
         return iou_head.predict_mask_ious(iou_preds.split(num_dets),
                                           results_list,
                                           self.mask_score_as_score,
@@ -835,7 +851,7 @@ class MaskScoringMixin:
         """
         iou_head = self.stage_mask_iou_head(self._num_mask_stages() - 1)
         labels = cls_score[:, :self._bbox_num_classes()].argmax(dim=1)
-        return iou_head(
-            self._mask_iou_feats(x, mask_rois, mask_feats),
+        return self._run_mask_iou_head(
+            iou_head, x, self._mask_iou_feats(x, mask_rois, mask_feats),
             self._mask_iou_input(iou_head, mask_preds, labels, is_prob),
-            mask_rois, self._mask_iou_image_crops(iou_head, x, mask_rois))
+            mask_rois)
