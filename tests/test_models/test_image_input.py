@@ -78,12 +78,10 @@ def test_layout():
     # a mask of another square size is resized to the stem's grid, also
     # for a head trained on coarse masks (PointRend's 7 x 7)
     assert head(feats, torch.rand(2, 7, 7), rois, crops).shape == (2, 3)
-    coarse = image_head()
-    coarse_cfg = small_mask_iou_head(mask_size=3, image_input=dict(
+    coarse = small_mask_iou_head(mask_size=3, image_input=dict(
         out_channels=4, context=2))
-    assert coarse_cfg.image_stem.grid_size == coarse.image_stem.grid_size
-    assert coarse_cfg(feats, torch.rand(2, 3, 3), rois,
-                      crops).shape == (2, 3)
+    assert coarse.image_stem.grid_size == head.image_stem.grid_size
+    assert coarse(feats, torch.rand(2, 3, 3), rois, crops).shape == (2, 3)
 
 
 def test_standardised_crops_ignore_brightness_and_contrast():

@@ -16,7 +16,6 @@ that table without timing the whole benchmark again.
 import argparse
 import json
 import os.path as osp
-import sys
 
 import torch
 
@@ -83,4 +82,4 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
-    sys.exit(main() and 0)
+    main()
