@@ -30,17 +30,24 @@ holds (a reason to feed it the image); none says the limit is elsewhere.
 
 Images are read from ``--img-dir`` by the ``file_name`` of the annotation
 file; masks must be dumped at the images' resolution (the metric does).
+
+``--cue-files FIT EVAL`` reads other per-detection cues, written in the
+order of the two dumps (``tools/analysis/jitter_consistency.py``: how much
+each mask changes when its box moves), and ``--cues files`` fits
+``refit + cues`` with those instead of the image cues, ``--cues both``
+with both; ``--image-cues NAME ...`` keeps only some image cues.
 """
 import argparse
 import json
 import os.path as osp
 import sys
-from typing import Dict, List
+from typing import Dict, List, Optional
 
 import cv2
 import numpy as np
 
-from mmdet_msrcnn.evaluation.functional import (correlation_above_scores,
+from mmdet_msrcnn.evaluation.functional import (IMAGE_CUE_NAMES,
+                                                correlation_above_scores,
                                                 fit_iou_corrector, load_coco,
                                                 mask_image_cues)
 
@@ -76,7 +83,28 @@ def parse_args(argv=None):
                         'hits for the correlations (as the metric)')
     parser.add_argument('--ridge', type=float, default=1e-3)
     parser.add_argument('--out', help='write the rows as json')
+    parser.add_argument(
+        '--cue-files', nargs=2, metavar=('FIT', 'EVAL'),
+        help='npz of per-detection cues (key cues, with img_id and score '
+        'to check the order) of the --fit and --eval dumps')
+    parser.add_argument(
+        '--cues', choices=('image', 'files', 'both'), default='image',
+        help="the cues of 'refit + cues': the image cues, those of "
+        '--cue-files, or both')
+    parser.add_argument(
+        '--image-cues', nargs='+', choices=IMAGE_CUE_NAMES,
+        default=list(IMAGE_CUE_NAMES),
+        help='the image cues used (default: all), to see which one '
+        'carries the gain')
+    parser.add_argument(
+        '--file-cues', nargs='+', metavar='NAME',
+        help="the cues of --cue-files used, by the files' cue_names "
+        '(default: all)')
     args = parser.parse_args(argv)
+    if args.cues != 'image' and args.cue_files is None:
+        parser.error(f'--cues {args.cues} reads --cue-files FIT EVAL: '
+                     'pass them (tools/analysis/jitter_consistency.py '
+                     'writes them).')
     if osp.abspath(args.fit) == osp.abspath(args.eval):
         parser.error('--fit and --eval are the same dump: fit on training '
                      'images, evaluate on others.')
@@ -103,6 +131,40 @@ def dump_cues(records: Dict[str, object], coco_api,
         index = np.nonzero(records['img_id'] == img_id)[0]
         cues[index] = mask_image_cues(image,
                                       [records['rles'][i] for i in index])
+    return cues
+
+
+def file_cues(path: str, records: Dict[str, object],
+              names: Optional[List[str]] = None) -> np.ndarray:
+    """(N, C) cues of ``path``, checked to follow the dump's detections.
+
+    Args:
+        path (str): npz with ``cues`` (N, C), ``img_id`` and ``score``
+            (N,), and, to select by ``names``, ``cue_names`` (C,).
+        records (dict): the dump the cues belong to.
+        names (list[str], optional): keep these cues, in this order.
+
+    Raises:
+        SystemExit: a file whose detections (image ids and scores, in
+        order) are not the dump's, or a name it lacks.
+    """
+    with np.load(path) as data:
+        cues, img_id, score = data['cues'], data['img_id'], data['score']
+        known = [str(n) for n in data['cue_names']] \
+            if 'cue_names' in data.files else []
+    if names:
+        missing = [n for n in names if n not in known]
+        if missing:
+            raise SystemExit(f'{path} has no cue {missing} (it has '
+                             f'{known}): pass --file-cues from those.')
+        cues = cues[:, [known.index(n) for n in names]]
+    if len(img_id) != len(records['img_id']) or not (
+            np.array_equal(img_id, records['img_id'])
+            and np.allclose(score, records['score'], atol=1e-6)):
+        raise SystemExit(
+            f'{path}: its {len(img_id)} detections are not the dump\'s '
+            f'{len(records["img_id"])} in order: compute the cues with the '
+            "dump's model on the dump's images.")
     return cues
 
 
@@ -164,9 +226,20 @@ def hit_correlations(dumps, names, score_thr,
 def main(argv=None) -> List[dict]:
     args = parse_args(argv)
     fit, evaluated = load_dumps([args.fit]) + load_dumps([args.eval])
-    fit_cues = dump_cues(fit, load_coco(args.fit_ann), args.img_dir)
     eval_coco = load_coco(args.eval_ann)
-    eval_cues = dump_cues(evaluated, eval_coco, args.img_dir)
+    fit_cues, eval_cues = [], []
+    if args.cues != 'files':
+        used = [IMAGE_CUE_NAMES.index(name) for name in args.image_cues]
+        fit_cues.append(dump_cues(fit, load_coco(args.fit_ann),
+                                  args.img_dir)[:, used])
+        eval_cues.append(dump_cues(evaluated, eval_coco,
+                                   args.img_dir)[:, used])
+    if args.cues != 'image':
+        fit_cues.append(file_cues(args.cue_files[0], fit, args.file_cues))
+        eval_cues.append(
+            file_cues(args.cue_files[1], evaluated, args.file_cues))
+    fit_cues = np.concatenate(fit_cues, axis=1)
+    eval_cues = np.concatenate(eval_cues, axis=1)
     dumps = [evaluated] + corrected_dumps(fit, fit_cues, evaluated,
                                           eval_cues, args)
     names = ['head'] + list(CORRECTIONS)
