@@ -130,6 +130,64 @@ def test_head_errors():
         small_mask_iou_head(image_input=True)
 
 
+def test_ring_contrast_by_hand():
+    """A 2 x 2 mask in a 6 x 6 grid, ring 1: the ring is the 12 cells
+    around it (the 4 x 4 square less the mask)."""
+    from mmdet_msrcnn.models.mask_heads.mask_image_stem import (
+        RING_CONTRAST_EPS, ring_contrast)
+    binary = torch.zeros(2, 1, 6, 6)
+    binary[0, 0, 2:4, 2:4] = 1
+    crops = torch.zeros(2, 2, 6, 6)
+    crops[:, 0, 2:4, 2:4] = 3.  # channel 0: 3 inside, 0 elsewhere
+    crops[:, 1] = 1.  # channel 1: flat
+    crops[:, 1, 1, 1:5] = 5.  # ... but 5 on the ring's top row (4 cells)
+    out = ring_contrast(crops, binary, ring=1)
+    # channel 0: (3 - 0) / (0 + 0 + eps); channel 1: inside 1, the ring's
+    # 12 cells are 4 x 5 and 8 x 1: mean 7 / 3, std sqrt(32 / 9)
+    ring_mean, ring_std = 7 / 3, (32 / 9)**0.5
+    torch.testing.assert_close(
+        out[0], torch.tensor([3 / RING_CONTRAST_EPS,
+                              (1 - ring_mean) / (ring_std +
+                                                 RING_CONTRAST_EPS)]))
+    # image 1: an empty mask has no contrast
+    torch.testing.assert_close(out[1], torch.zeros(2))
+    # a mask covering the whole grid leaves no ring: 0 too
+    full = ring_contrast(crops, torch.ones(2, 1, 6, 6), ring=1)
+    torch.testing.assert_close(full, torch.zeros(2, 2))
+
+
+def test_binary_mask_and_ring_contrast_planes():
+    head = image_head(binary_mask=True, ring_contrast=True, ring=1)
+    stem = head.image_stem
+    # the convolutions read image 3 + mask + binarised mask; the output is
+    # the 4 convolved planes and 3 contrast planes (one per channel)
+    assert stem.conv.in_channels == 3 + 2
+    assert stem.num_planes == 4 + 3
+    assert head.convs[0].in_channels == 8 + 1 + 7
+    feats, masks = torch.rand(2, 8, 6, 6), torch.rand(2, 12, 12)
+    rois = torch.tensor([[0., 8., 4., 20., 10.], [0., 1., 1., 30., 9.]])
+    crops = head.crop_image(ramp_image(), rois)
+    planes = stem(crops, masks[:, None])
+    assert planes.shape == (2, 7, 6, 6)
+    # the contrast planes are constant, and the contrast of the
+    # standardised crop with the mask binarised at 0.5, zero-padded
+    from mmdet_msrcnn.models.mask_heads.mask_image_stem import ring_contrast
+    normed = (crops - crops.mean(dim=(2, 3), keepdim=True)) / crops.std(
+        dim=(2, 3), keepdim=True)
+    binary = torch.nn.functional.pad((masks[:, None] >= 0.5).float(),
+                                     (2, 2, 2, 2))
+    expected = ring_contrast(normed, binary, 1)
+    torch.testing.assert_close(planes[:, 4:],
+                               expected[:, :, None, None].expand(2, 3, 6, 6))
+    assert head(feats, masks, rois, crops).shape == (2, 3)
+    # the default stem adds neither
+    assert image_head().image_stem.num_planes == 4
+    with pytest.raises(ValueError, match='mask_thr=1.5'):
+        image_head(mask_thr=1.5)
+    with pytest.raises(ValueError, match='ring=0'):
+        image_head(ring_contrast=True, ring=0)
+
+
 def test_features_with_image_are_the_levels():
     from mmdet_msrcnn.models.utils import FeaturesWithImage, image_of
     levels = (torch.rand(1, 2, 8, 8), torch.rand(1, 2, 4, 4))

@@ -220,15 +220,20 @@ class MaskIoUHead(BaseModule):
         image_input (dict, optional): Also feed the head the pixels under
             each mask (:class:`~.mask_image_stem.MaskImageStem`, keys
             ``in_channels`` (3), ``out_channels`` (16), ``context`` (4),
-            ``normalize`` (True)): the network-input image RoIAligned on the
-            RoI enlarged by ``context`` mask cells per side, at the mask's
-            resolution, stacked with the predicted mask and convolved to
-            ``out_channels`` planes of the ``S x S`` grid (on the grid of
-            a ``2S x 2S`` mask; other mask sizes are resized). The RoI head
-            passes the crops (:meth:`crop_image`); it needs a detector that
-            hands it the image, ``mmdet_msrcnn.ImageInputMaskRCNN`` and
-            its siblings. ``input_mode='concat'`` only. ``None`` (default):
-            the paper's input.
+            ``normalize`` (True), ``binary_mask`` and ``ring_contrast``
+            (False), ``ring`` (2), ``mask_thr`` (0.5)): the network-input
+            image RoIAligned on the RoI enlarged by ``context`` mask cells
+            per side, at the mask's resolution, stacked with the predicted
+            mask (and, with ``binary_mask``, the mask binarised) and
+            convolved to ``out_channels`` planes of the ``S x S`` grid (on
+            the grid of a ``2S x 2S`` mask; other mask sizes are resized);
+            ``ring_contrast`` adds one constant plane per image channel,
+            the contrast of the binarised mask with a ring around it. The
+            RoI head passes the crops (:meth:`crop_image`); it needs a
+            detector that hands it the image,
+            ``mmdet_msrcnn.ImageInputMaskRCNN`` and its siblings.
+            ``input_mode='concat'`` only. ``None`` (default): the paper's
+            input.
         init_cfg (dict | list[dict], optional): Initialisation config.
     """
 
@@ -310,7 +315,7 @@ class MaskIoUHead(BaseModule):
             first_in += BOX_SIZE_PLANES
         self.image_stem = self._build_image_stem(image_input)
         if self.image_stem is not None:
-            first_in += self.image_stem.out_channels
+            first_in += self.image_stem.num_planes
         self.convs = nn.ModuleList()
         size = roi_feat_size
         for i in range(num_convs):
@@ -347,7 +352,8 @@ class MaskIoUHead(BaseModule):
                 "MaskIoUHead: image_input needs input_mode='concat' (the "
                 'stem reads the target mask), got '
                 f'input_mode={self.input_mode!r}.')
-        known = ('in_channels', 'out_channels', 'context', 'normalize')
+        known = ('in_channels', 'out_channels', 'context', 'normalize',
+                 'binary_mask', 'ring_contrast', 'ring', 'mask_thr')
         unknown = sorted(set(image_input) - set(known))
         if unknown:
             raise ValueError(f'MaskIoUHead: unknown image_input keys '
@@ -480,7 +486,7 @@ class MaskIoUHead(BaseModule):
 
     def _image_planes(self, image_crops: Optional[Tensor],
                       mask_probs: Tensor) -> Optional[Tensor]:
-        """The stem's planes (N, out_channels, S, S), or ``None``."""
+        """The stem's planes (N, num_planes, S, S), or ``None``."""
         if self.image_stem is None:
             if image_crops is not None:
                 raise ValueError(
