@@ -95,6 +95,23 @@ def limit_data(cfg, num_train=None, num_val=None) -> None:
                     cfg[key].dataset.indices = inds
 
 
+def point_at_split(dataset_cfg, root: str, split: str, img_dir: str,
+                   indices=None) -> None:
+    """Point a COCO-style dataset config at ``split`` of a data root.
+
+    Args:
+        dataset_cfg: The loader's ``dataset`` config, updated in place.
+        root (str): Data root ending in ``/``, with
+            ``annotations/instances_{split}.json``.
+        split (str): ``train`` or ``val``.
+        img_dir (str): Image folder under the root, ``{split}`` replaced.
+        indices: Images of the split to keep (default: all).
+    """
+    dataset_cfg.update(
+        data_root=root, ann_file=f'annotations/instances_{split}.json',
+        data_prefix=dict(img=img_dir.format(split=split)), indices=indices)
+
+
 def no_val_loop(cfg) -> None:
     """Drop the validation loop; the test loop evaluates once at the end.
 

@@ -289,12 +289,10 @@ def main(argv=None) -> Dict[str, np.ndarray]:
         load_checkpoint(model, args.checkpoint, map_location='cpu')
     model.eval()
     root = args.data_root.rstrip('/') + '/'
+    from msrcnn_benchmark.runs import point_at_split
     loader_cfg = cfg.test_dataloader
-    loader_cfg.dataset.update(
-        data_root=root,
-        ann_file=f'annotations/instances_{args.split}.json',
-        data_prefix=dict(img=args.img_dir.format(split=args.split)),
-        indices=list(range(*args.indices)) if args.indices else None)
+    point_at_split(loader_cfg.dataset, root, args.split, args.img_dir,
+                   list(range(*args.indices)) if args.indices else None)
     arrays = collect(model, Runner.build_dataloader(loader_cfg))
     np.savez(args.out, cue_names=np.asarray(CUE_NAMES), **arrays)
     print(f'{len(arrays["score"])} detections of '

@@ -29,7 +29,7 @@ import time
 
 from msrcnn_benchmark.results import save_json
 from msrcnn_benchmark.runs import (config_name, last_checkpoint,
-                                   setup_registries)
+                                   point_at_split, setup_registries)
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 
@@ -78,10 +78,8 @@ def _test(config, checkpoint, work_dir, root, split, dump=None,
     cfg = Config.fromfile(config)
     cfg.work_dir = work_dir
     cfg.load_from = checkpoint
-    loader = cfg.test_dataloader
-    loader.dataset.update(
-        data_root=root, ann_file=f'annotations/instances_{split}.json',
-        data_prefix=dict(img=img_dir.format(split=split)), indices=indices)
+    point_at_split(cfg.test_dataloader.dataset, root, split, img_dir,
+                   indices)
     cfg.test_evaluator = dict(
         type='mmdet_msrcnn.MaskQualityMetric',
         ann_file=root + f'annotations/instances_{split}.json',
