@@ -212,3 +212,8 @@ def test_rescoring_reads_cue_files_in_the_dumps_order(tmp_path):
                   ['--cues', 'files', '--cue-files', fit_cues, reordered])
     with pytest.raises(SystemExit):  # files without --cue-files
         tool.main(common + ['--cues', 'files'])
+    with pytest.raises(SystemExit):  # file cues chosen, then not used
+        tool.main(common + ['--cue-files', fit_cues, eval_cues,
+                            '--file-cues', 'good'])
+    with pytest.raises(SystemExit):  # image cues chosen, then not used
+        tool.main(files + ['--image-cues', 'local_contrast'])

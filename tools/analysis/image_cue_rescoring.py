@@ -105,6 +105,12 @@ def parse_args(argv=None):
         parser.error(f'--cues {args.cues} reads --cue-files FIT EVAL: '
                      'pass them (tools/analysis/jitter_consistency.py '
                      'writes them).')
+    if args.file_cues and args.cues == 'image':
+        parser.error('--file-cues selects cues of --cue-files: pass '
+                     '--cues files or --cues both with it.')
+    if args.cues == 'files' and args.image_cues != list(IMAGE_CUE_NAMES):
+        parser.error('--image-cues selects image cues, which --cues files '
+                     'does not use: pass --cues image or --cues both.')
     if osp.abspath(args.fit) == osp.abspath(args.eval):
         parser.error('--fit and --eval are the same dump: fit on training '
                      'images, evaluate on others.')
