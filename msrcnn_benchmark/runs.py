@@ -50,6 +50,22 @@ def setup_registries() -> None:
     import mmdet_msrcnn  # noqa: F401
 
 
+def build_trained_model(cfg, checkpoint: str):
+    """``cfg.model`` built and given a runner-saved checkpoint's weights.
+
+    The checkpoint is read weights-only, with the runner's own types
+    allowed (:func:`mmdet_msrcnn.utils.runner_checkpoint_types_allowed`).
+    """
+    from mmdet.registry import MODELS
+    from mmengine.runner import load_checkpoint
+
+    from mmdet_msrcnn.utils import runner_checkpoint_types_allowed
+    model = MODELS.build(cfg.model)
+    with runner_checkpoint_types_allowed():
+        load_checkpoint(model, checkpoint, map_location='cpu')
+    return model
+
+
 def config_name(config: str) -> str:
     """``configs/x/name.py`` -> ``name``."""
     return osp.splitext(osp.basename(config))[0]

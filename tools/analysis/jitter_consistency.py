@@ -275,21 +275,17 @@ def parse_args(argv=None):
 def main(argv=None) -> Dict[str, np.ndarray]:
     args = parse_args(argv)
     sys.path.insert(0, REPO)
-    from mmdet.registry import MODELS
     from mmdet.utils import register_all_modules
     from mmengine.config import Config
-    from mmengine.runner import Runner, load_checkpoint
+    from mmengine.runner import Runner
     register_all_modules(init_default_scope=True)
     import mmdet_msrcnn  # noqa: F401
-    from mmdet_msrcnn.utils import runner_checkpoint_types_allowed
+    from msrcnn_benchmark.runs import build_trained_model, point_at_split
     cfg = Config.fromfile(args.config)
-    model = MODELS.build(cfg.model)
+    model = build_trained_model(cfg, args.checkpoint)
     check_host(model)
-    with runner_checkpoint_types_allowed():  # weights-only, runner types
-        load_checkpoint(model, args.checkpoint, map_location='cpu')
     model.eval()
     root = args.data_root.rstrip('/') + '/'
-    from msrcnn_benchmark.runs import point_at_split
     loader_cfg = cfg.test_dataloader
     point_at_split(loader_cfg.dataset, root, args.split, args.img_dir,
                    list(range(*args.indices)) if args.indices else None)

@@ -177,20 +177,17 @@ def parse_args(argv=None):
 def main(argv=None):
     args = parse_args(argv)
     sys.path.insert(0, REPO)
-    from mmdet.registry import MODELS
     from mmdet.utils import register_all_modules
     from mmengine.config import Config
-    from mmengine.runner import Runner, load_checkpoint
+    from mmengine.runner import Runner
     register_all_modules(init_default_scope=True)
     import mmdet_msrcnn  # noqa: F401
+    from msrcnn_benchmark.runs import build_trained_model
     cfg = Config.fromfile(args.config)
     if args.cfg_options:
         cfg.merge_from_dict(args.cfg_options)
     torch.manual_seed(args.seed)
-    model = MODELS.build(cfg.model)
-    from mmdet_msrcnn.utils import runner_checkpoint_types_allowed
-    with runner_checkpoint_types_allowed():  # weights-only, runner types
-        load_checkpoint(model, args.checkpoint, map_location='cpu')
+    model = build_trained_model(cfg, args.checkpoint)
     loader_cfg = cfg.val_dataloader if args.split == 'val' else \
         cfg.train_dataloader
     loader = Runner.build_dataloader(loader_cfg, seed=args.seed)
