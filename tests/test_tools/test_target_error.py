@@ -53,3 +53,37 @@ def test_probabilities_between_half_and_062():
     assert out['mmdet_left_out'] == 1.0
     assert out['ours_mae'] < 0.05 < out['mmdet_mae']
     assert out['ours_pearson'] > 0.95
+
+
+def test_ground_truth_loaded_where_the_pipeline_does_not():
+    """The nuclei test pipeline loads no annotations; the tool adds them."""
+    tool = target_error_tool()
+    test_pipeline = [
+        dict(type='LoadImageFromFile'),
+        dict(type='Resize', scale_factor=1.0, keep_ratio=True),
+        dict(type='PackDetInputs'),
+    ]
+    out = tool.with_ground_truth(test_pipeline)
+    assert [step['type'] for step in out] == [
+        'LoadImageFromFile', 'LoadAnnotations', 'Resize', 'PackDetInputs'
+    ]
+    assert out[1] == dict(
+        type='LoadAnnotations', with_bbox=True, with_mask=True)
+    assert len(test_pipeline) == 3  # the config's list is left alone
+    loaded = [dict(type='LoadImageFromFile'),
+              dict(type='mmdet.LoadAnnotations', with_bbox=True,
+                   with_mask=True, poly2mask=False)]
+    assert tool.with_ground_truth(loaded) == loaded
+    with pytest.raises(ValueError, match='LoadImageFromFile'):
+        tool.with_ground_truth([dict(type='LoadMultiChannelImageFromFiles')])
+
+
+def test_samples_without_labels_are_refused_by_name():
+    from mmdet.structures import DetDataSample
+    from mmengine.structures import InstanceData
+    tool = target_error_tool()
+    sample = DetDataSample(metainfo=dict(img_path='a.png'))
+    sample.gt_instances = InstanceData(bboxes=torch.zeros(0, 4))
+    with pytest.raises(ValueError, match=r"a.png has no ground-truth "
+                       r"\['labels', 'masks'\]"):
+        tool.check_ground_truth([sample])

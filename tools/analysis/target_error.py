@@ -54,6 +54,56 @@ def _pasted_ious(probs: torch.Tensor, boxes: torch.Tensor, gt_masks,
                        torch.zeros_like(union))
 
 
+def with_ground_truth(pipeline: List[dict]) -> List[dict]:
+    """The pipeline, loading boxes, labels and masks if it does not.
+
+    A test pipeline (the nuclei configs') often loads no annotations, since
+    the metric reads them from the json; the tool needs them in the
+    samples. A ``LoadAnnotations`` step is put right after the image is
+    loaded; a pipeline that has one is returned as it is (a copy).
+
+    Args:
+        pipeline (list[dict]): Dataset transform configs.
+
+    Returns:
+        list[dict]: The transforms, with ground-truth loading.
+
+    Raises:
+        ValueError: A pipeline without ``LoadImageFromFile`` (nowhere to
+            put the annotation loading).
+    """
+    steps = [dict(step) for step in pipeline]
+    names = [str(step.get('type', '')).split('.')[-1] for step in steps]
+    if 'LoadAnnotations' in names:
+        return steps
+    if 'LoadImageFromFile' not in names:
+        raise ValueError(
+            f'the pipeline {names} loads no image with LoadImageFromFile: '
+            'pass a config whose data pipeline starts from the image files.')
+    steps.insert(
+        names.index('LoadImageFromFile') + 1,
+        dict(type='LoadAnnotations', with_bbox=True, with_mask=True))
+    return steps
+
+
+def check_ground_truth(samples) -> None:
+    """Refuse samples without ground-truth boxes, labels and masks.
+
+    Raises:
+        ValueError: naming the first sample and what it lacks.
+    """
+    for sample in samples:
+        missing = [
+            key for key in ('bboxes', 'labels', 'masks')
+            if key not in sample.gt_instances
+        ]
+        if missing:
+            raise ValueError(
+                f'{sample.metainfo.get("img_path", "a sample")} has no '
+                f'ground-truth {missing}: the data pipeline must load the '
+                'annotations (LoadAnnotations with_bbox and with_mask).')
+
+
 def sample_training_rois(model, inputs, samples):
     """The RoI head's positive and negative RoIs of one training step.
 
@@ -65,6 +115,7 @@ def sample_training_rois(model, inputs, samples):
         truth instances per image.
     """
     from mmdet.models.utils import unpack_gt_instances
+    check_ground_truth(samples)
     x = model.extract_feat(inputs)
     proposal_cfg = model.train_cfg.get('rpn_proposal', model.test_cfg.rpn)
     rpn_samples = copy.deepcopy(samples)
@@ -190,6 +241,10 @@ def main(argv=None):
     model = build_trained_model(cfg, args.checkpoint)
     loader_cfg = cfg.val_dataloader if args.split == 'val' else \
         cfg.train_dataloader
+    dataset_cfg = loader_cfg.dataset
+    while 'pipeline' not in dataset_cfg and 'dataset' in dataset_cfg:
+        dataset_cfg = dataset_cfg.dataset  # a wrapper (RepeatDataset)
+    dataset_cfg.pipeline = with_ground_truth(dataset_cfg.pipeline)
     loader = Runner.build_dataloader(loader_cfg, seed=args.seed)
     batches = []
     for i, data in enumerate(loader):
