@@ -15,11 +15,16 @@ import numpy as np
 import pytest
 
 from helpers import load_tool
-from mmdet_msrcnn.evaluation.functional import (bootstrap_ap,
+from mmdet_msrcnn.evaluation.functional import (IOU_THRS, ap_and_ap75,
+                                                bootstrap_ap,
+                                                coco_segm_evaluation,
                                                 coco_segm_stats, dump_records,
                                                 encode_masks, headroom_share,
                                                 interval, load_coco,
-                                                resampled_ap, segm_matches)
+                                                per_iou_stat_names,
+                                                resampled_ap,
+                                                resampled_ap_per_iou,
+                                                segm_matches)
 
 H = W = 16
 AP_IMAGE_1 = (51 + 50 * 2 / 3) / 101
@@ -76,6 +81,39 @@ def test_all_images_once_is_cocoeval(tmp_path):
     # by hand: the mean over the two categories
     assert ap == pytest.approx((AP_IMAGE_1 + 0.1) / 2)
     assert ap75 == pytest.approx(AP_IMAGE_1 / 2)
+
+
+def test_ap_per_iou_threshold_by_hand(tmp_path):
+    """Category 1 has AP_IMAGE_1 at every threshold; category 2's d4 (IoU
+    exactly 1/2) is a hit at 0.5 only (AP 1 there, 0 above)."""
+    coco = write_ann(tmp_path / 'ann.json')
+    rec = det_records()
+    expected = np.full(10, AP_IMAGE_1 / 2)
+    expected[0] = (AP_IMAGE_1 + 1) / 2
+    per_iou = resampled_ap_per_iou(segm_matches(coco, rec, rec['score']),
+                                   [1, 1])
+    np.testing.assert_allclose(per_iou, expected)
+    evaluation = coco_segm_evaluation(coco, rec, rec['score'])
+    np.testing.assert_allclose(evaluation.ap_per_iou, expected, atol=1e-12)
+    # the COCO stats: mAP is their mean, mAP_50 / mAP_75 two of them
+    assert evaluation.stats[0] == pytest.approx(expected.mean())
+    np.testing.assert_allclose(evaluation.stats[[1, 2]], expected[[0, 5]])
+    np.testing.assert_allclose(ap_and_ap75(per_iou, IOU_THRS),
+                               [expected.mean(), expected[5]])
+    assert per_iou_stat_names() == ('mAP_50', 'mAP_55', 'mAP_60', 'mAP_65',
+                                    'mAP_70', 'mAP_75', 'mAP_80', 'mAP_85',
+                                    'mAP_90', 'mAP_95')
+    # the bootstrap per threshold: each resample's mean is its mAP
+    boot = bootstrap_ap(dict(cls=segm_matches(coco, rec, rec['score'])),
+                        num_boot=20, seed=3, per_iou=True)['cls']
+    plain = bootstrap_ap(dict(cls=segm_matches(coco, rec, rec['score'])),
+                         num_boot=20, seed=3)['cls']
+    assert boot.shape == (20, 10)
+    np.testing.assert_allclose(ap_and_ap75(boot, IOU_THRS), plain)
+    # no detections: nan everywhere
+    empty = dict(img_id=np.zeros(0, int), category_id=np.zeros(0, int),
+                 score=np.zeros(0), rles=[])
+    assert np.isnan(coco_segm_evaluation(coco, empty, []).ap_per_iou).all()
 
 
 @pytest.mark.parametrize('counts, img_ids, expected',
@@ -226,6 +264,37 @@ def test_tool_by_hand(tmp_path):
     assert by['better - cls x maskness']['headroom_recovered'][
         'value'] == pytest.approx(1.0)
     assert json.loads(out.read_text()) == rows
+
+
+def test_tool_per_iou_threshold(tmp_path, capsys):
+    """By cls, d2 (IoU 1/2) comes first: a hit at 0.5 only, so AP 1 at 0.5
+    and 1/2 above; the oracle is 1 everywhere. At 0.5 there is no
+    headroom (nan); above it ``better`` takes all of it, ``paper`` none."""
+    paper, _ = one_image_dump(tmp_path, 'paper', (0.4, 0.6))
+    better, _ = one_image_dump(tmp_path, 'better', (0.9, 0.1))
+    tool = load_tool('tools/analysis/headroom_bootstrap.py')
+    rows = tool.main([paper, better, '--ann-file',
+                      str(tmp_path / 'ann.json'), '--boot', '3',
+                      '--per-iou'])
+    by = {r['ranking']: r for r in rows}
+    values = {name: [v['value'] for v in by[name]['ap_per_iou']]
+              for name in ('cls', 'oracle', 'paper', 'better')}
+    np.testing.assert_allclose(values['cls'], [1.] + [0.5] * 9)
+    np.testing.assert_allclose(values['oracle'], [1.] * 10)
+    np.testing.assert_allclose(values['paper'], values['cls'])
+    np.testing.assert_allclose(values['better'], [1.] * 10)
+    share = [v['value'] for v in by['better']['headroom_per_iou']]
+    assert np.isnan(share[0])
+    np.testing.assert_allclose(share[1:], [1.] * 9)
+    np.testing.assert_allclose(
+        [v['value'] for v in by['paper']['headroom_per_iou']][1:], 0.)
+    assert 'headroom_per_iou' not in by['cls']
+    printed = capsys.readouterr().out
+    assert 'better headroom | nan [nan, nan] | 100 [100, 100]' in printed
+    # without the flag: no per-threshold entries
+    plain = tool.main([paper, '--ann-file', str(tmp_path / 'ann.json'),
+                       '--boot', '3'])
+    assert not any('ap_per_iou' in r for r in plain)
 
 
 def test_tool_refuses_dumps_of_other_detections(tmp_path):

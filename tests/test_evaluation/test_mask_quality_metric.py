@@ -412,6 +412,54 @@ def test_maskness_ranking_and_headroom_keys(ann_file, tmp_path):
     assert 'mask_quality/headroom_recovered' in plain
 
 
+def test_ap_per_iou_threshold_by_hand(ann_file):
+    """At IoU 0.95 only the exact copy of GT 1 (class a, 3 instances) is a
+    hit, and class b has none; c has no ground truth and is left out.
+
+    Class a's detections, by cls: 0.90 (IoU 1/3), 0.85 (2/3), 0.80 (the
+    hit), 0.60 (crowd, ignored), 0.40: precision 1/3 at recall 1/3, so AP
+    = 34/101 x 1/3 (the 34 recall thresholds 0-0.33). By the mask score
+    (0.72, 0.68 the hit, 0.55, ...) it is 34/101 x 1/2, by the oracle
+    (the hit first) 34/101. The mean over classes a and b halves each;
+    the share is (1/2 - 1/3) / (1 - 1/3) = 1/4.
+    """
+    res = run_metric(ann_file, make_samples(), ap_per_iou=True)
+    unit = 34 / 101 / 2
+    assert res['mask_quality/score_segm_mAP_95'] == pytest.approx(unit / 3)
+    assert res['mask_quality/segm_mAP_95'] == pytest.approx(unit / 2)
+    assert res['mask_quality/oracle_segm_mAP_95'] == pytest.approx(unit)
+    assert res['mask_quality/headroom_recovered_95'] == pytest.approx(0.25)
+    names = ('50', '55', '60', '65', '70', '75', '80', '85', '90', '95')
+    scores = expected_columns()[2]
+    with contextlib.redirect_stdout(io.StringIO()):
+        coco = COCO(ann_file)
+        dets = [dict(image_id=d[0], category_id=CAT_IDS[d[1]],
+                     segmentation=rle_of(square(d[2], d[3], d[4])),
+                     score=float(s)) for d, s in zip(DETS, scores)]
+        ref = COCOeval(coco, coco.loadRes(dets), 'segm')
+        ref.evaluate()
+        ref.accumulate()
+    for t, name in enumerate(names):
+        prec = ref.eval['precision'][t, :, :, 0, -1]
+        assert res[f'mask_quality/segm_mAP_{name}'] == pytest.approx(
+            prec[prec > -1].mean())
+        cls = res[f'mask_quality/score_segm_mAP_{name}']
+        room = res[f'mask_quality/oracle_segm_mAP_{name}'] - cls
+        share = res[f'mask_quality/headroom_recovered_{name}']
+        if room > 0:
+            assert share == pytest.approx(
+                (res[f'mask_quality/segm_mAP_{name}'] - cls) / room)
+        else:
+            assert math.isnan(share)
+    assert res['mask_quality/segm_mAP'] == pytest.approx(
+        np.mean([res[f'mask_quality/segm_mAP_{n}'] for n in names]))
+    # off by default: the COCO stats only
+    plain = run_metric(ann_file, make_samples())
+    assert 'mask_quality/segm_mAP_95' not in plain
+    assert 'mask_quality/headroom_recovered_50' not in plain
+    assert plain['mask_quality/segm_mAP'] == res['mask_quality/segm_mAP']
+
+
 def test_ap_over_the_evaluated_images_only(ann_file):
     """A subset of the annotated images (a dataset with ``indices``): the
     AP is pycocotools' over those images, not over every image of the

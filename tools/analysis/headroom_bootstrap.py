@@ -24,7 +24,12 @@ the same masks, stands out of the noise of *which images* were evaluated
 
     python tools/analysis/headroom_bootstrap.py A/val_dets.npz \\
         [B/val_dets.npz ...] --ann-file data/annotations/instances_val.json \\
-        [--names A B] [--boot 1000] [--max-dets 1000] [--out boot.json]
+        [--names A B] [--boot 1000] [--max-dets 1000] [--per-iou] \\
+        [--out boot.json]
+
+``--per-iou`` also prints, per IoU threshold 0.5 ... 0.95, every ranking's
+AP and each mask score's share of the headroom with its interval: where on
+the IoU scale a head gains (strict thresholds) or loses (AP50).
 
 All dumps must hold the same detections (images, classes, cls scores,
 masks): they are scorings of one set of masks. The AP is over the images
@@ -38,10 +43,12 @@ from typing import Dict, List
 
 import numpy as np
 
-from mmdet_msrcnn.evaluation.functional import (bootstrap_ap, correlations,
+from mmdet_msrcnn.evaluation.functional import (IOU_THRS, ap_and_ap75,
+                                                bootstrap_ap, correlations,
                                                 headroom_share, interval,
                                                 load_coco, load_records,
-                                                resampled_ap, segm_matches)
+                                                resampled_ap_per_iou,
+                                                segm_matches)
 
 #: Arrays that must agree between dumps of one set of masks.
 SAME_KEYS = ('img_id', 'category_id', 'score', 'true_iou')
@@ -63,6 +70,9 @@ def parse_args(argv=None):
     parser.add_argument('--score-thr', type=float, default=0.05,
                         help='detections above it count as hits for the '
                         'error correlation (as the metric)')
+    parser.add_argument('--per-iou', action='store_true',
+                        help='also the AP and the headroom share at each '
+                        'IoU threshold')
     parser.add_argument('--out', help='write the rows as json')
     args = parser.parse_args(argv)
     if args.boot < 1:
@@ -145,7 +155,9 @@ def summary(point: float, samples: np.ndarray) -> dict:
 
 
 def share_of(ap: Dict[str, np.ndarray], name: str, stat: int) -> np.ndarray:
-    """Headroom share of ranking ``name`` from APs (stat 0: AP, 1: AP75)."""
+    """Headroom share of ranking ``name`` from the APs' column ``stat``
+    (of AP / AP75: 0 AP, 1 AP75; of APs per IoU threshold: the threshold's
+    index)."""
     return headroom_share(ap[name][..., stat], ap['cls'][..., stat],
                           ap['oracle'][..., stat])
 
@@ -178,23 +190,36 @@ def bootstrap_rows(dumps, names, coco_api, args,
         name: segm_matches(coco_api, dumps[0], s, img_ids, args.max_dets)
         for name, s in scores.items()
     }
-    point = {
-        name: resampled_ap(m, np.ones(len(img_ids)))
+    point_iou = {
+        name: resampled_ap_per_iou(m, np.ones(len(img_ids)))
         for name, m in matches.items()
     }
-    boot = bootstrap_ap(matches, args.boot, args.seed)
+    boot_iou = bootstrap_ap(matches, args.boot, args.seed, per_iou=True)
+    point = {n: ap_and_ap75(a, IOU_THRS) for n, a in point_iou.items()}
+    boot = {n: ap_and_ap75(a, IOU_THRS) for n, a in boot_iou.items()}
     shares = (('headroom_recovered', 0), ('headroom_recovered_75', 1))
     rows = []
     for name in scores:
         row = dict(ranking=name,
                    segm_mAP=summary(point[name][0], boot[name][:, 0]),
                    segm_mAP_75=summary(point[name][1], boot[name][:, 1]))
+        if getattr(args, 'per_iou', False):
+            row['ap_per_iou'] = [
+                summary(point_iou[name][t], boot_iou[name][:, t])
+                for t in range(len(IOU_THRS))
+            ]
         if name not in ('cls', 'oracle'):
             for col, stat in shares:
                 row[col] = summary(share_of(point, name, stat),
                                    share_of(boot, name, stat))
             row['gain_75'] = summary(point[name][1] - point['cls'][1],
                                      boot[name][:, 1] - boot['cls'][:, 1])
+            if getattr(args, 'per_iou', False):
+                row['headroom_per_iou'] = [
+                    summary(share_of(point_iou, name, t),
+                            share_of(boot_iou, name, t))
+                    for t in range(len(IOU_THRS))
+                ]
         rows.append(row)
     pairs = [(name, names[0]) for name in names[1:]]
     if 'cls x maskness' in scores:
@@ -242,6 +267,22 @@ def print_rows(rows: List[dict], num_boot: int) -> None:
         print(f'{r["ranking"]} | ' + ' | '.join(cells))
 
 
+def print_per_iou(rows: List[dict]) -> None:
+    """AP and headroom share per IoU threshold (rows with ``ap_per_iou``)."""
+    print('per IoU threshold: AP, and for each mask score the headroom '
+          'share % [95 % interval]')
+    print('ranking | ' + ' | '.join(f'{t:.2f}' for t in IOU_THRS))
+    for r in rows:
+        if 'ap_per_iou' not in r:
+            continue
+        print(f'{r["ranking"]} AP | ' + ' | '.join(
+            f'{100 * v["value"]:.1f}' for v in r['ap_per_iou']))
+        if 'headroom_per_iou' in r:
+            print(f'{r["ranking"]} headroom | ' + ' | '.join(
+                f'{100 * v["value"]:.0f} [{100 * v["low"]:.0f}, '
+                f'{100 * v["high"]:.0f}]' for v in r['headroom_per_iou']))
+
+
 def main(argv=None) -> List[dict]:
     args = parse_args(argv)
     dumps = load_dumps(args.dumps)
@@ -255,6 +296,8 @@ def main(argv=None) -> List[dict]:
     print(f'{len(dumps[0]["score"])} detections on '
           f'{len(set(dumps[0]["img_id"].tolist()))} images')
     print_rows(rows, args.boot)
+    if args.per_iou:
+        print_per_iou(rows)
     if args.out:
         with open(args.out, 'w') as f:
             json.dump(rows, f, indent=1)

@@ -20,10 +20,12 @@ good that rescoring is on a COCO-style annotation file:
   (:func:`correlations`) and expected calibration error
   (:func:`expected_calibration_error`);
 * :mod:`.coco_segm`: segm AP with any detection score, e.g. an *oracle*
-  built from the true MaskIoU (:func:`coco_segm_stats`);
+  built from the true MaskIoU (:func:`coco_segm_stats`), also per IoU
+  threshold (:func:`coco_segm_evaluation`);
 * :mod:`.bootstrap`: that AP on resamples of the evaluated images, the
   same for every ranking of one set of masks (:func:`segm_matches`,
-  :func:`resampled_ap`, :func:`bootstrap_ap`), for intervals of paired
+  :func:`resampled_ap`, :func:`resampled_ap_per_iou`,
+  :func:`bootstrap_ap`), for intervals of paired
   gains and of the headroom recovered (:func:`headroom_share`,
   :func:`interval`);
 * :mod:`.image_cues`: how well each mask agrees with the image around it
@@ -35,10 +37,13 @@ analysis scripts (e.g. ``tools/analysis/plot_mask_quality.py``) use them to
 share the metric's matching code. Nothing here imports the models or the
 datasets of ``mmdet_msrcnn``.
 """
-from .bootstrap import (bootstrap_ap, headroom_share, interval,
-                        resampled_ap, segm_matches)
+from .bootstrap import (ap_and_ap75, bootstrap_ap, headroom_share,
+                        interval, resampled_ap, resampled_ap_per_iou,
+                        segm_matches)
 from .coco_io import load_coco, resolve_cat_ids
-from .coco_segm import COCO_STAT_NAMES, coco_segm_stats, coco_stat_names
+from .coco_segm import (COCO_STAT_NAMES, IOU_THRS, SegmEvaluation,
+                        coco_segm_evaluation, coco_segm_stats,
+                        coco_stat_names, per_iou_stat_names)
 from .image_cues import (IMAGE_CUE_NAMES, IoUCorrector, fit_iou_corrector,
                          mask_image_cues)
 from .matching import match_true_ious
@@ -55,13 +60,14 @@ from .statistics import (binned_means, correlations,
 
 __all__ = [
     'load_coco', 'resolve_cat_ids', 'COCO_STAT_NAMES', 'coco_segm_stats',
-    'coco_stat_names', 'match_true_ious', 'parse_pred_sample', 'RECORD_KEYS',
+    'coco_stat_names', 'IOU_THRS', 'SegmEvaluation', 'coco_segm_evaluation',
+    'per_iou_stat_names', 'match_true_ious', 'parse_pred_sample', 'RECORD_KEYS',
     'build_records', 'dump_records', 'load_records', 'encode_masks',
     'rle_areas', 'binned_means', 'correlations', 'expected_calibration_error',
     'DEFAULT_POWERS', 'fit_mask_score_power', 'spread_by_true_iou',
     'spread_lines', 'DEFAULT_AREA_EDGES', 'error_by_mask_area',
     'area_error_lines', 'DEFAULT_SCORE_THRESHOLDS',
     'correlation_above_scores', 'score_correlation_lines', 'segm_matches',
-    'resampled_ap', 'bootstrap_ap', 'headroom_share', 'interval',
+    'resampled_ap', 'resampled_ap_per_iou', 'ap_and_ap75', 'bootstrap_ap', 'headroom_share', 'interval',
     'IMAGE_CUE_NAMES', 'mask_image_cues', 'IoUCorrector', 'fit_iou_corrector'
 ]

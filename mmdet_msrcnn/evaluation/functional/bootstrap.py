@@ -136,8 +136,8 @@ def segm_matches(coco_api: COCO,
         np.asarray(params.recThrs), categories)
 
 
-def resampled_ap(matches: SegmMatches, counts) -> np.ndarray:
-    """COCO segm AP and AP75 with each image counted ``counts`` times.
+def resampled_ap_per_iou(matches: SegmMatches, counts) -> np.ndarray:
+    """COCO segm AP at each IoU threshold, each image counted ``counts`` times.
 
     Args:
         matches (SegmMatches): Output of :func:`segm_matches`.
@@ -146,15 +146,15 @@ def resampled_ap(matches: SegmMatches, counts) -> np.ndarray:
             every image once.
 
     Returns:
-        np.ndarray: (2,) mAP (over the IoU thresholds and the categories
-        with ground truth in the resample) and mAP at IoU 0.75; nan where
-        no category has ground truth.
+        np.ndarray: (T,) AP at each of ``matches.iou_thrs`` (over the
+        categories with ground truth in the resample; COCOeval's
+        ``precision[t, :, :, 0, -1]`` averaged); nan where no category
+        has ground truth. Their mean is the COCO mAP.
     """
     counts = np.asarray(counts, dtype=np.float64)
     if counts.shape != matches.img_ids.shape or (counts < 0).any():
         raise ValueError(f'counts must be {len(matches.img_ids)} '
                          'non-negative image multiplicities.')
-    i75 = int(np.argmin(np.abs(matches.iou_thrs - 0.75)))
     precisions = []  # (T, R) per category with ground truth
     for cat in matches.categories:
         num_gt = float(counts @ cat.num_gt)
@@ -174,14 +174,47 @@ def resampled_ap(matches: SegmMatches, counts) -> np.ndarray:
             curve[t, reached] = precision[t, at[reached]]
         precisions.append(curve)
     if not precisions:
-        return np.full(2, np.nan)
-    precisions = np.stack(precisions)  # (K, T, R)
-    return np.array([precisions.mean(), precisions[:, i75].mean()])
+        return np.full(len(matches.iou_thrs), np.nan)
+    return np.stack(precisions).mean(axis=(0, 2))  # (K, T, R) -> (T,)
+
+
+def resampled_ap(matches: SegmMatches, counts) -> np.ndarray:
+    """COCO segm AP and AP75 with each image counted ``counts`` times.
+
+    Args:
+        matches (SegmMatches): Output of :func:`segm_matches`.
+        counts (array-like): (I,) image multiplicities, see
+            :func:`resampled_ap_per_iou`.
+
+    Returns:
+        np.ndarray: (2,) mAP (over the IoU thresholds and the categories
+        with ground truth in the resample) and mAP at IoU 0.75; nan where
+        no category has ground truth.
+    """
+    return ap_and_ap75(resampled_ap_per_iou(matches, counts),
+                       matches.iou_thrs)
+
+
+def ap_and_ap75(per_iou, iou_thrs) -> np.ndarray:
+    """mAP and AP75 from APs per IoU threshold.
+
+    Args:
+        per_iou (array-like): (..., T) AP at each threshold.
+        iou_thrs (array-like): (T,) the thresholds (0.5:0.05:0.95).
+
+    Returns:
+        np.ndarray: (..., 2) their mean and the AP at the threshold
+        nearest 0.75.
+    """
+    per_iou = np.asarray(per_iou, dtype=np.float64)
+    i75 = int(np.argmin(np.abs(np.asarray(iou_thrs) - 0.75)))
+    return np.stack([per_iou.mean(-1), per_iou[..., i75]], axis=-1)
 
 
 def bootstrap_ap(matches: Dict[str, SegmMatches],
                  num_boot: int = 1000,
-                 seed: int = 0) -> Dict[str, np.ndarray]:
+                 seed: int = 0,
+                 per_iou: bool = False) -> Dict[str, np.ndarray]:
     """AP / AP75 of every ranking on the same image resamples.
 
     Args:
@@ -189,10 +222,14 @@ def bootstrap_ap(matches: Dict[str, SegmMatches],
             name, all matched on the same images.
         num_boot (int): Resamples. Defaults to 1000.
         seed (int): Seed of the resampling. Defaults to 0.
+        per_iou (bool): Return the AP at every IoU threshold instead
+            (:func:`ap_and_ap75` turns it into AP / AP75). Defaults to
+            False.
 
     Returns:
         dict[str, np.ndarray]: Per ranking a (num_boot, 2) array of AP and
-        AP75; row b of every ranking is on the same resample b.
+        AP75, or with ``per_iou`` a (num_boot, T) array of the AP at each
+        threshold; row b of every ranking is on the same resample b.
 
     Raises:
         ValueError: Rankings matched on different images, or
@@ -206,12 +243,14 @@ def bootstrap_ap(matches: Dict[str, SegmMatches],
                          'pass the same img_ids to segm_matches.')
     num_img = len(img_ids[0])
     rng = np.random.default_rng(seed)
-    out = {name: np.zeros((num_boot, 2)) for name in matches}
+    width = len(next(iter(matches.values())).iou_thrs) if per_iou else 2
+    out = {name: np.zeros((num_boot, width)) for name in matches}
     for b in range(num_boot):
         counts = np.bincount(rng.integers(0, num_img, num_img),
                              minlength=num_img)
         for name, m in matches.items():
-            out[name][b] = resampled_ap(m, counts)
+            out[name][b] = (resampled_ap_per_iou if per_iou else
+                            resampled_ap)(m, counts)
     return out
 
 

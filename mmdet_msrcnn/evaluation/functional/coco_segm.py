@@ -1,7 +1,7 @@
 """Segm AP / AR with given detection scores (a pycocotools COCOeval run)."""
 import contextlib
 import io
-from typing import Dict, Optional, Sequence, Tuple
+from typing import Dict, NamedTuple, Optional, Sequence, Tuple
 
 import numpy as np
 from pycocotools.coco import COCO
@@ -11,6 +11,35 @@ from pycocotools.cocoeval import COCOeval
 COCO_STAT_NAMES = ('mAP', 'mAP_50', 'mAP_75', 'mAP_s', 'mAP_m', 'mAP_l',
                    'AR@1', 'AR@10', 'AR@100', 'AR_s@100', 'AR_m@100',
                    'AR_l@100')
+
+#: COCOeval's IoU thresholds, 0.5:0.05:0.95.
+IOU_THRS = tuple(round(0.5 + 0.05 * i, 2) for i in range(10))
+
+
+def per_iou_stat_names() -> Tuple[str, ...]:
+    """Names of the AP at each of :data:`IOU_THRS`: ``mAP_50`` ... ``mAP_95``.
+
+    ``mAP_50`` and ``mAP_75`` are also names of :data:`COCO_STAT_NAMES`
+    (the same numbers).
+    """
+    return tuple(f'mAP_{round(100 * t):d}' for t in IOU_THRS)
+
+
+class SegmEvaluation(NamedTuple):
+    """One segm COCOeval run.
+
+    Attributes:
+        stats (np.ndarray): (12,) ``COCOeval.stats``, every AP at the last
+            ``maxDets`` (see :func:`coco_segm_stats`); nan without
+            detections.
+        ap_per_iou (np.ndarray): (10,) AP at each of :data:`IOU_THRS`
+            (area 'all', the last ``maxDets``); their mean is
+            ``stats[0]``. nan without detections.
+        summary (str): What pycocotools printed.
+    """
+    stats: np.ndarray
+    ap_per_iou: np.ndarray
+    summary: str
 
 
 def coco_stat_names(
@@ -59,6 +88,26 @@ def coco_segm_stats(
         tuple[np.ndarray, str]: ``COCOeval.stats`` (12,) (nan when there
         are no detections) and the summary text pycocotools printed.
     """
+    result = coco_segm_evaluation(coco_api, records, scores, cat_ids,
+                                  img_ids, max_dets)
+    return result.stats, result.summary
+
+
+def coco_segm_evaluation(
+        coco_api: COCO,
+        records: Dict[str, object],
+        scores,
+        cat_ids: Optional[Sequence[int]] = None,
+        img_ids: Optional[Sequence[int]] = None,
+        max_dets: Sequence[int] = (1, 10, 100)) -> SegmEvaluation:
+    """:func:`coco_segm_stats` and the AP at every IoU threshold.
+
+    Args: as :func:`coco_segm_stats`.
+
+    Returns:
+        SegmEvaluation: The stats, the (10,) AP per IoU threshold and the
+        printed summary.
+    """
     scores = np.asarray(scores, dtype=np.float64).reshape(-1)
     dets = []
     for i, rle in enumerate(records['rles']):
@@ -69,7 +118,9 @@ def coco_segm_stats(
                 segmentation=rle,
                 score=float(scores[i])))
     if not dets:
-        return np.full(len(COCO_STAT_NAMES), np.nan), ''
+        return SegmEvaluation(
+            np.full(len(COCO_STAT_NAMES), np.nan),
+            np.full(len(IOU_THRS), np.nan), '')
     buf = io.StringIO()
     with contextlib.redirect_stdout(buf):
         coco_dt = coco_api.loadRes(dets)
@@ -84,12 +135,16 @@ def coco_segm_stats(
         coco_eval.summarize()
     coco_stats = np.asarray(coco_eval.stats, dtype=np.float64)
     summary = buf.getvalue()
+    # precision: (iou, recall, class, area range 'all', maxDets[-1])
+    precision = coco_eval.eval['precision'][:, :, :, 0, -1]
+    ap_per_iou = np.array([
+        float(np.mean(p[p > -1])) if (p > -1).any() else -1.
+        for p in precision
+    ])
     if int(max_dets[-1]) != 100:
-        # precision: (iou, recall, class, area range 'all', maxDets[-1])
-        precision = coco_eval.eval['precision'][:, :, :, 0, -1]
         valid = precision[precision > -1]
         coco_stats[0] = float(np.mean(valid)) if valid.size else -1.
         summary += (' Average Precision  (AP) @[ IoU=0.50:0.95 | area='
                     f'   all | maxDets={max_dets[-1]:>3d} ] = '
                     f'{coco_stats[0]:0.3f}\n')
-    return coco_stats, summary
+    return SegmEvaluation(coco_stats, ap_per_iou, summary)

@@ -13,10 +13,11 @@ from mmengine.evaluator import BaseMetric
 from mmengine.logging import MMLogger
 
 from ...registry import METRICS
-from ..functional import (build_records, coco_segm_stats, coco_stat_names,
-                          correlations, dump_records,
+from ..functional import (build_records, coco_segm_evaluation,
+                          coco_stat_names, correlations, dump_records,
                           expected_calibration_error, load_coco,
-                          parse_pred_sample, resolve_cat_ids)
+                          parse_pred_sample, per_iou_stat_names,
+                          resolve_cat_ids)
 
 #: Values of ``MaskQualityMetric(oracle=...)``.
 ORACLES = ('score_x_true_iou', 'true_iou')
@@ -71,6 +72,14 @@ class MaskQualityMetric(BaseMetric):
     estimate would add that the mask score adds (nan when the oracle adds
     nothing); ``maskness_headroom_recovered(_75)`` the same for maskness.
 
+    With ``ap_per_iou=True`` every ranking also reports its AP at each
+    IoU threshold (``segm_mAP_55``, ``score_segm_mAP_60``, ...,
+    ``oracle_segm_mAP_95``; ``_50`` and ``_75`` are the COCO stats'), and
+    the share is given per threshold (``headroom_recovered_50`` ...
+    ``headroom_recovered_95``, ``maskness_headroom_recovered_*``): where
+    on the IoU scale the rescoring gains or loses. A MaskIoU head can
+    cost AP50 while it adds AP90, which the mean hides.
+
     Contiguous labels are mapped to category ids as in mmdet's
     ``CocoMetric`` (``dataset_meta['classes']`` looked up in the file's
     categories), or to the sorted category ids when there is no
@@ -88,6 +97,8 @@ class MaskQualityMetric(BaseMetric):
             Raise it for images with more than 100 instances (mmdet's
             ``CocoMetric`` takes ``proposal_nums``, 100/300/1000 by default,
             but its ``mAP`` at 100). Defaults to (1, 10, 100).
+        ap_per_iou (bool): Also report the AP and the headroom share at
+            each IoU threshold (see above). Defaults to False.
         dump_file (str, optional): If set, per-detection arrays
             (:data:`RECORD_KEYS`) are written there, as ``.npz`` or json
             (see :func:`dump_records`). Defaults to None.
@@ -106,6 +117,7 @@ class MaskQualityMetric(BaseMetric):
                  num_bins: int = 10,
                  oracle: str = 'score_x_true_iou',
                  max_dets: Sequence[int] = (1, 10, 100),
+                 ap_per_iou: bool = False,
                  dump_file: Optional[str] = None,
                  backend_args: Optional[dict] = None,
                  collect_device: str = 'cpu',
@@ -122,6 +134,7 @@ class MaskQualityMetric(BaseMetric):
             raise ValueError('max_dets must be three increasing positive '
                              f'ints, got {max_dets}.')
         self.max_dets = max_dets
+        self.ap_per_iou = bool(ap_per_iou)
         self.ann_file = ann_file
         self.score_thr = float(score_thr)
         self.num_bins = int(num_bins)
@@ -222,24 +235,30 @@ class MaskQualityMetric(BaseMetric):
         maskness = records['maskness']
         if maskness.size and not np.isnan(maskness).any():
             rankings.append(('maskness_segm', records['score'] * maskness))
+        stat_names = coco_stat_names(self.max_dets)
+        iou_names = per_iou_stat_names() if self.ap_per_iou else ()
         for name, scores in rankings:
-            coco_stats, summary = coco_segm_stats(self._coco_api, records,
-                                                  scores, cat_ids, img_ids,
-                                                  self.max_dets)
+            evaluation = coco_segm_evaluation(self._coco_api, records,
+                                              scores, cat_ids, img_ids,
+                                              self.max_dets)
             if not records['rles']:
                 logger.warning('No detections: segm AP is nan.')
             else:
                 logger.info(f'{name} ({len(records["rles"])} detections):'
-                            f'\n{summary}')
-            for stat_name, value in zip(
-                    coco_stat_names(self.max_dets), coco_stats):
+                            f'\n{evaluation.summary}')
+            for stat_name, value in zip(stat_names, evaluation.stats):
                 eval_results[f'{name}_{stat_name}'] = float(value)
+            for stat_name, value in zip(iou_names, evaluation.ap_per_iou):
+                eval_results.setdefault(f'{name}_{stat_name}', float(value))
 
         if not rescored:  # ranked by `scores` already: the same numbers
-            for stat_name in coco_stat_names(self.max_dets):
+            for stat_name in stat_names + iou_names:
                 eval_results[f'score_segm_{stat_name}'] = \
                     eval_results[f'segm_{stat_name}']
-        eval_results.update(self.headroom(eval_results))
+        eval_results.update(
+            self.headroom(eval_results,
+                          ('mAP', 'mAP_75') + tuple(
+                              n for n in iou_names if n != 'mAP_75')))
         logger.info('mask quality: ' + ', '.join(
             f'{k}={v:.4f}' if isinstance(v, float) else f'{k}={v}'
             for k, v in eval_results.items()
@@ -248,22 +267,27 @@ class MaskQualityMetric(BaseMetric):
         return eval_results
 
     @staticmethod
-    def headroom(eval_results: Dict[str, float]) -> Dict[str, float]:
+    def headroom(eval_results: Dict[str, float],
+                 stats: Sequence[str] = ('mAP', 'mAP_75')
+                 ) -> Dict[str, float]:
         """Share of the oracle's gain over the cls ranking recovered.
 
         Args:
-            eval_results (dict): With ``segm_mAP``, ``score_segm_mAP``,
-                ``oracle_segm_mAP`` (and the ``_75`` ones); optionally
+            eval_results (dict): With ``segm_{stat}``, ``score_segm_{stat}``
+                and ``oracle_segm_{stat}`` for every stat; optionally
                 ``maskness_segm_*``.
+            stats (Sequence[str]): ``'mAP'`` and ``'mAP_<t>'`` names (e.g.
+                ``'mAP_75'``). Defaults to ``('mAP', 'mAP_75')``.
 
         Returns:
-            dict[str, float]: ``headroom_recovered``,
-            ``headroom_recovered_75`` and, where maskness was evaluated,
-            ``maskness_headroom_recovered(_75)``; nan where the oracle is
-            not above the cls ranking.
+            dict[str, float]: ``headroom_recovered`` for ``mAP``,
+            ``headroom_recovered_<t>`` for ``mAP_<t>`` and, where maskness
+            was evaluated, ``maskness_headroom_recovered(_<t>)``; nan where
+            the oracle is not above the cls ranking.
         """
         out = {}
-        for stat, suffix in (('mAP', ''), ('mAP_75', '_75')):
+        for stat in stats:
+            suffix = stat[len('mAP'):]
             cls = eval_results[f'score_segm_{stat}']
             room = eval_results[f'oracle_segm_{stat}'] - cls
             for name, prefix in (('segm', ''), ('maskness_segm',
