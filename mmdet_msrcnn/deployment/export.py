@@ -64,6 +64,24 @@ def make_input(model_cfg: Config, deploy_cfg: Config,
     return data, inputs
 
 
+def check_exportable(model: nn.Module) -> None:
+    """Refuse a model whose test-time scoring the exported graph would drop.
+
+    Raises:
+        ValueError: ``mask_overlap_decay`` is set (it works on the pasted
+            masks, which the backend's post-processing makes).
+    """
+    roi_head = getattr(model, 'roi_head', None)
+    if getattr(roi_head, 'mask_overlap_decay', False):
+        raise ValueError(
+            f'{type(roi_head).__name__}: mask_overlap_decay=True lowers the '
+            'mask scores by the overlap of the pasted masks, which the '
+            'exported graph does not hold; export with '
+            'model.roi_head.mask_overlap_decay=False (and apply '
+            'mmdet_msrcnn.models.utils.mask_overlap_decay to the pasted '
+            "backend outputs if you need it).")
+
+
 def export_model(model: nn.Module, model_cfg: Union[str, Config],
                  deploy_cfg: Union[str, Config],
                  img: Union[str, np.ndarray, dict], output_file: str) -> str:
@@ -93,6 +111,7 @@ def export_model(model: nn.Module, model_cfg: Union[str, Config],
 
     from . import rewriters  # noqa: F401  (registers ours)
     deploy_cfg, model_cfg = load_configs(deploy_cfg, model_cfg)
+    check_exportable(model)
     # mmdeploy's mmdet rewriters register when its codebase is imported
     import_codebase(get_codebase(deploy_cfg))
     model = model.cpu().eval()
