@@ -160,7 +160,13 @@ def test_config_trains_and_predicts(config):
     assert len(inst) > 0
     assert inst.masks.shape[1:] == (size, size)
     if ours:  # a learned head or the zero-cost maskness
-        assert torch.allclose(inst.mask_scores, inst.scores * inst.mask_ious)
+        product = inst.scores * inst.mask_ious
+        if model_cfg.roi_head.get('mask_overlap_decay'):
+            from mmdet_msrcnn.models.utils import mask_overlap_decay
+            product = product * mask_overlap_decay(inst.masks, product,
+                                                   inst.labels)
+            assert (product < inst.scores * inst.mask_ious - 1e-6).any()
+        assert torch.allclose(inst.mask_scores, product)
         assert ((inst.mask_ious >= 0) & (inst.mask_ious <= 1)).all()
     elif scored:  # mmdet's head folds the mask score into `scores`
         assert 'mask_scores' not in inst and 'mask_ious' not in inst
