@@ -177,7 +177,7 @@ class MaskScoringMixin:
             multiply each ``mask_scores`` by ``1 - max IoU`` of its mask
             with the same-class masks of higher mask score
             (:func:`~mmdet_msrcnn.models.utils.mask_overlap_decay`): a
-            second mask of an object that box NMS left drops below the
+            second mask of an object that box (Soft-)NMS kept drops below the
             good masks. ``mask_ious`` and ``scores`` (the box score) are
             kept; with ``mask_score_as_score`` the decayed score is written
             there too. Costs an N x N mask IoU per image. Not exported

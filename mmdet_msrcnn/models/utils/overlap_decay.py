@@ -1,6 +1,7 @@
 """Soft mask suppression: lower a mask's score by its overlap with better ones.
 
-Box NMS leaves pairs of masks that cover one object (nuclei: a mask and a
+Box NMS (or Soft-NMS, which keeps them at a lower score) leaves pairs of
+masks that cover one object (nuclei: a mask and a
 second, shifted or merged one). Both get a high MaskIoU (each overlaps the
 object well), so a mask score ranks the second copy with the good masks,
 and COCO counts it as a false positive at every IoU threshold once the
