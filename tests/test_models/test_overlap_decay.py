@@ -1,4 +1,4 @@
-"""mask_overlap_decay: a mask's score lowered by its overlap with better ones."""
+"""mask_overlap_decay: a mask score lowered by its overlap with better ones."""
 import numpy as np
 import pytest
 import torch

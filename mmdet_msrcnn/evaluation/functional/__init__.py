@@ -61,13 +61,15 @@ from .statistics import (binned_means, correlations,
 __all__ = [
     'load_coco', 'resolve_cat_ids', 'COCO_STAT_NAMES', 'coco_segm_stats',
     'coco_stat_names', 'IOU_THRS', 'SegmEvaluation', 'coco_segm_evaluation',
-    'per_iou_stat_names', 'match_true_ious', 'parse_pred_sample', 'RECORD_KEYS',
+    'per_iou_stat_names', 'match_true_ious', 'parse_pred_sample',
+    'RECORD_KEYS',
     'build_records', 'dump_records', 'load_records', 'encode_masks',
     'rle_areas', 'binned_means', 'correlations', 'expected_calibration_error',
     'DEFAULT_POWERS', 'fit_mask_score_power', 'spread_by_true_iou',
     'spread_lines', 'DEFAULT_AREA_EDGES', 'error_by_mask_area',
     'area_error_lines', 'DEFAULT_SCORE_THRESHOLDS',
     'correlation_above_scores', 'score_correlation_lines', 'segm_matches',
-    'resampled_ap', 'resampled_ap_per_iou', 'ap_and_ap75', 'bootstrap_ap', 'headroom_share', 'interval',
+    'resampled_ap', 'resampled_ap_per_iou', 'ap_and_ap75', 'bootstrap_ap',
+    'headroom_share', 'interval',
     'IMAGE_CUE_NAMES', 'mask_image_cues', 'IoUCorrector', 'fit_iou_corrector'
 ]

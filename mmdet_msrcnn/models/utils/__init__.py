@@ -10,7 +10,8 @@ from .mask_iou_target import (bitmap_areas_in_boxes, clip_boxes_to_masks,
 
 __all__ = [
     'FeaturesWithImage', 'image_of',
-    'jitter_boxes', 'mask_maskness', 'mask_overlap_decay', 'pairwise_mask_ious', 'full_mask_ious', 'gt_masks_as_tensor',
+    'jitter_boxes', 'mask_maskness', 'mask_overlap_decay',
+    'pairwise_mask_ious', 'full_mask_ious', 'gt_masks_as_tensor',
     'mask_box_grids', 'masks_to_boxes',
     'bitmap_areas_in_boxes', 'clip_boxes_to_masks', 'gt_areas_in_and_out',
     'mask_iou_from_areas', 'pack_polygon_edges', 'polygon_areas_in_boxes'

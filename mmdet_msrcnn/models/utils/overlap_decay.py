@@ -67,8 +67,10 @@ def mask_overlap_decay(masks: Tensor, scores: Tensor,
     ious = pairwise_mask_ious(masks.to(scores.device))
     index = torch.arange(num, device=scores.device)
     # above[i, j]: j ranks above i
-    above = (scores[None, :] > scores[:, None]) | (
-        (scores[None, :] == scores[:, None]) & (index[None, :] < index[:, None]))
+    higher = scores[None, :] > scores[:, None]
+    tied_before = (scores[None, :] == scores[:, None]) & (
+        index[None, :] < index[:, None])
+    above = higher | tied_before
     above &= labels[None, :] == labels[:, None]
     worst = torch.where(above, ious, torch.zeros_like(ious)).amax(dim=1)
     return (1 - worst).clamp(0, 1).to(scores.dtype)
