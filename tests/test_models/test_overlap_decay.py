@@ -98,3 +98,40 @@ def test_export_of_a_decayed_config_is_refused():
     with pytest.raises(ValueError, match='mask_overlap_decay=False'):
         check_exportable(model)
     check_exportable(build_model(tiny_model_cfg()))  # the default exports
+
+
+def test_cascade_host_inherits_the_decay():
+    """The option sits in the mixin's ``predict``: a Cascade host (merged
+    masks of three stages) decays its mask scores the same way."""
+    import os.path as osp
+
+    from helpers import REPO_ROOT, steady_boxes
+    config = osp.join(REPO_ROOT,
+                      'configs/demo/cascade-ms-rcnn_r18_fpn_shapes.py')
+    models = []
+    for decay in (False, True):
+        model = steady_boxes(build_model(
+            tiny_model_cfg(config, mask_overlap_decay=decay))).eval()
+        model.test_cfg.rcnn.score_thr = 0.0
+        iou_heads = model.roi_head.mask_iou_head
+        if not isinstance(iou_heads, torch.nn.ModuleList):
+            iou_heads = [iou_heads]
+        with torch.no_grad():  # every mask fills its box, IoUs above 0
+            for head in model.roi_head.mask_head:
+                head.conv_logits.bias.fill_(1.0)
+            for head in iou_heads:
+                if head is not None:
+                    head.fc_mask_iou.bias.fill_(0.5)
+        models.append(model)
+    models[1].load_state_dict(models[0].state_dict())
+    data = demo_batch(models[0], 4, size=64, training=False)
+    with torch.no_grad():
+        ref, out = (m.predict(*data)[0].pred_instances for m in models)
+    assert len(ref) > 5 and (ref.mask_ious > 0).all()
+    torch.testing.assert_close(out.mask_ious, ref.mask_ious)
+    torch.testing.assert_close(out.scores, ref.scores)
+    expected = ref.mask_scores * mask_overlap_decay(ref.masks,
+                                                    ref.mask_scores,
+                                                    ref.labels)
+    torch.testing.assert_close(out.mask_scores, expected)
+    assert (out.mask_scores < ref.mask_scores - 1e-6).any()
