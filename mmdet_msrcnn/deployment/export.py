@@ -68,18 +68,21 @@ def check_exportable(model: nn.Module) -> None:
     """Refuse a model whose test-time scoring the exported graph would drop.
 
     Raises:
-        ValueError: ``mask_overlap_decay`` is set (it works on the pasted
-            masks, which the backend's post-processing makes).
+        ValueError: ``mask_overlap_decay`` is set in the RoI head or the
+            detection scorer (it works on the pasted masks, which the
+            backend's post-processing makes).
     """
-    roi_head = getattr(model, 'roi_head', None)
-    if getattr(roi_head, 'mask_overlap_decay', False):
-        raise ValueError(
-            f'{type(roi_head).__name__}: mask_overlap_decay=True lowers the '
-            'mask scores by the overlap of the pasted masks, which the '
-            'exported graph does not hold; export with '
-            'model.roi_head.mask_overlap_decay=False (and apply '
-            'mmdet_msrcnn.models.utils.mask_overlap_decay to the pasted '
-            "backend outputs if you need it).")
+    for name in ('roi_head', 'mask_scorer'):
+        part = getattr(model, name, None)
+        mode = getattr(part, 'mask_overlap_decay', None)
+        if mode:
+            raise ValueError(
+                f'{type(part).__name__}: mask_overlap_decay={mode!r} lowers '
+                'the mask scores by the overlap of the pasted masks, which '
+                'the exported graph does not hold; export with '
+                f'model.{name}.mask_overlap_decay=False (and apply '
+                'mmdet_msrcnn.models.utils.decay_mask_scores to the '
+                'backend outputs if you need it).')
 
 
 def export_model(model: nn.Module, model_cfg: Union[str, Config],

@@ -161,10 +161,12 @@ def test_config_trains_and_predicts(config):
     assert inst.masks.shape[1:] == (size, size)
     if ours:  # a learned head or the zero-cost maskness
         product = inst.scores * inst.mask_ious
-        if model_cfg.roi_head.get('mask_overlap_decay'):
+        decay = model_cfg.roi_head.get('mask_overlap_decay')
+        if decay:
             from mmdet_msrcnn.models.utils import mask_overlap_decay
+            labels = None if decay == 'class_agnostic' else inst.labels
             product = product * mask_overlap_decay(inst.masks, product,
-                                                   inst.labels)
+                                                   labels)
             assert (product < inst.scores * inst.mask_ious - 1e-6).any()
         assert torch.allclose(inst.mask_scores, product)
         assert ((inst.mask_ious >= 0) & (inst.mask_ious <= 1)).all()

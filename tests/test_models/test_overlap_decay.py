@@ -49,6 +49,24 @@ def test_decay_by_hand():
         mask_overlap_decay(masks, scores[:3], labels)
 
 
+def test_class_agnostic_decay_by_hand():
+    masks = squares()
+    scores = torch.tensor([0.9, 0.8, 0.7, 0.95, 0.9])
+    # every class counts: D (class 1, 0.95) now ranks above A and E, copies
+    # of it (IoU 1 -> 0); B: 1 - 1/3 (A, D and E above, IoU 1/3 each)
+    factor = mask_overlap_decay(masks, scores, None)
+    np.testing.assert_allclose(factor.numpy(), [0., 2 / 3, 1., 1., 0.],
+                               atol=1e-6)
+    with pytest.raises(ValueError, match='labels=None'):
+        mask_overlap_decay(masks, scores, torch.tensor([0, 1]))
+
+
+@pytest.mark.parametrize('value', ['class', 1, 'yes'])
+def test_unknown_decay_mode_is_refused(value):
+    with pytest.raises(ValueError, match="'class_agnostic'"):
+        build_model(tiny_model_cfg(mask_overlap_decay=value))
+
+
 def overlap_model(decay):
     model = build_model(tiny_model_cfg(mask_overlap_decay=decay)).eval()
     model.test_cfg.rcnn.score_thr = 0.0
@@ -60,8 +78,10 @@ def overlap_model(decay):
     return model
 
 
-def test_predict_decays_the_mask_scores_only():
-    plain, decayed = overlap_model(False), overlap_model(True)
+@pytest.mark.parametrize('mode', [True, 'per_class', 'class_agnostic'])
+def test_predict_decays_the_mask_scores_only(mode):
+    plain, decayed = overlap_model(False), overlap_model(mode)
+    agnostic = mode == 'class_agnostic'
     decayed.load_state_dict(plain.state_dict())
     data = demo_batch(plain, 4, size=64, training=False)
     with torch.no_grad():
@@ -80,16 +100,27 @@ def test_predict_decays_the_mask_scores_only():
     expected = score.copy()
     for i in range(len(score)):
         above = [j for j in range(len(score))
-                 if label[j] == label[i] and (score[j] > score[i] or (
+                 if (agnostic or label[j] == label[i]) and (
+                     score[j] > score[i] or (
                      score[j] == score[i] and j < i))]
         if above:
             expected[i] *= 1 - iou[i, above].max()
     np.testing.assert_allclose(out.mask_scores.numpy(), expected, atol=1e-6)
     # something was decayed, and the best mask of each class was not
     assert (out.mask_scores < ref.mask_scores - 1e-6).any()
-    for cls in np.unique(label):
-        best = np.argmax(np.where(label == cls, score, -1))
+    groups = [label >= 0] if agnostic else [label == c
+                                            for c in np.unique(label)]
+    for group in groups:
+        best = np.argmax(np.where(group, score, -1))
         assert out.mask_scores[best] == pytest.approx(float(score[best]))
+    if agnostic:  # the tiny model predicts several classes over one spot
+        assert len(np.unique(label)) > 1
+        per_class = overlap_model('per_class')
+        per_class.load_state_dict(plain.state_dict())
+        with torch.no_grad():
+            own = per_class.predict(*data)[0].pred_instances
+        assert (out.mask_scores < own.mask_scores - 1e-6).any()
+        assert (out.mask_scores <= own.mask_scores + 1e-6).all()
 
 
 def test_export_of_a_decayed_config_is_refused():
@@ -135,3 +166,67 @@ def test_cascade_host_inherits_the_decay():
                                                     ref.labels)
     torch.testing.assert_close(out.mask_scores, expected)
     assert (out.mask_scores < ref.mask_scores - 1e-6).any()
+
+
+def expected_decay(masks, scores, labels, agnostic):
+    """Each score x (1 - max IoU with the masks ranked above), in numpy."""
+    flat = masks.numpy().reshape(len(masks), -1).astype(float)
+    inter = flat @ flat.T
+    area = np.diag(inter)
+    iou = inter / np.maximum(area[:, None] + area[None] - inter, 1)
+    score, label = scores.numpy(), labels.numpy()
+    out = score.copy()
+    for i in range(len(score)):
+        above = [j for j in range(len(score))
+                 if (agnostic or label[j] == label[i]) and (
+                     score[j] > score[i] or (score[j] == score[i] and j < i))]
+        if above:
+            out[i] *= 1 - iou[i, above].max()
+    return out
+
+
+@pytest.mark.parametrize('config', [
+    'configs/demo/rtmdet-ins-ms_tiny_shapes.py',
+    'configs/demo/solov2-ms_r18_shapes.py'
+])
+@pytest.mark.parametrize('mode', ['per_class', 'class_agnostic'])
+def test_detector_level_hosts_decay_through_the_scorer(config, mode):
+    """The detection scorer of RTMDet-Ins / SOLOv2 takes the same option:
+    only ``mask_scores`` change, by the decay of the host's masks."""
+    import copy
+    import os.path as osp
+
+    from detector_scoring_utils import detector_cfg
+    from mmengine.config import Config
+
+    from helpers import REPO_ROOT
+    from mmdet_msrcnn.deployment.export import check_exportable
+    cfg = detector_cfg(Config.fromfile(osp.join(REPO_ROOT, config)), config)
+    plain = build_model(cfg).eval()
+    with torch.no_grad():  # MaskIoUs above 0, so that the scores can decay
+        head = plain.mask_scorer.mask_iou_head
+        head.fc_mask_iou.bias.fill_(0.5)
+        head.fc_mask_iou.weight.normal_(0, 0.05)
+    cfg = copy.deepcopy(cfg)
+    cfg.mask_scorer.mask_overlap_decay = mode
+    decayed = build_model(cfg).eval()
+    decayed.load_state_dict(plain.state_dict())
+    data = demo_batch(plain, 4, batch_size=2, size=64, training=False)
+    with torch.no_grad():
+        refs = plain.predict(*copy.deepcopy(data))
+        outs = decayed.predict(*copy.deepcopy(data))
+    changed = 0
+    for ref, out in zip(refs, outs):
+        ref, out = ref.pred_instances, out.pred_instances
+        assert len(ref) > 1
+        for key in ('scores', 'labels', 'mask_ious', 'bboxes', 'masks'):
+            assert torch.equal(out[key], ref[key]), key
+        expected = expected_decay(ref.masks, ref.mask_scores, ref.labels,
+                                  mode == 'class_agnostic')
+        np.testing.assert_allclose(out.mask_scores.numpy(), expected,
+                                   atol=1e-6)
+        changed += int((out.mask_scores < ref.mask_scores - 1e-6).sum())
+    assert changed > 0
+    with pytest.raises(ValueError, match='model.mask_scorer'):
+        check_exportable(decayed)
+    check_exportable(plain)

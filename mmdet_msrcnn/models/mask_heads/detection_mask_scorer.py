@@ -19,6 +19,7 @@ from torch import Tensor, nn
 from mmdet_msrcnn.registry import MODELS
 from ..utils.full_mask_iou import (full_mask_ious, gt_masks_as_tensor,
                                    mask_box_grids, masks_to_boxes)
+from ..utils.overlap_decay import decay_mask_scores, overlap_decay_mode
 from .mask_iou_head import image_indices
 
 #: Values of ``box_source``: the host's boxes, or the tight box of the mask
@@ -76,6 +77,13 @@ class DetectionMaskScorer(BaseModule):
             training cost of the scorer grows with the number of
             detections (up to the host's ``max_per_img``, 100 for most);
             ``None`` (default) trains on all of them.
+        mask_overlap_decay (bool | str): At test time, multiply each
+            ``mask_scores`` by ``1 - max IoU`` of its mask with the masks
+            of higher mask score, of its class (True / ``'per_class'``) or
+            of any (``'class_agnostic'``), as the RoI heads' option of the
+            same name (:func:`~mmdet_msrcnn.models.utils.decay_mask_scores`
+            ). ``scores`` and ``mask_ious`` are kept. Not exported.
+            Defaults to False.
         init_cfg (dict, optional): Initialisation config.
     """
 
@@ -87,6 +95,7 @@ class DetectionMaskScorer(BaseModule):
                  finest_scale: int = 56,
                  detach_feats: bool = True,
                  train_max_per_img: Optional[int] = None,
+                 mask_overlap_decay: Union[bool, str] = False,
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(init_cfg=init_cfg)
         # function-level import: roi_heads imports this package
@@ -133,6 +142,7 @@ class DetectionMaskScorer(BaseModule):
                 f'DetectionMaskScorer: train_max_per_img='
                 f'{train_max_per_img!r} must be None or a positive int.')
         self.train_max_per_img = train_max_per_img
+        self.mask_overlap_decay = overlap_decay_mode(mask_overlap_decay)
 
     @property
     def num_classes(self) -> int:
@@ -276,13 +286,16 @@ class DetectionMaskScorer(BaseModule):
         Returns:
             list[InstanceData]: ``results_list``, each with ``mask_ious``
             (the label's prediction clamped to [0, 1]) and ``mask_scores``
-            (``scores * mask_ious``).
+            (``scores * mask_ious``, decayed with ``mask_overlap_decay``).
         """
         preds = self.score(feats, results_list, batch_img_metas, rescaled,
                            box_source)
         nums = [len(results) for results in results_list]
-        return self.mask_iou_head.predict_mask_ious(
+        results_list = self.mask_iou_head.predict_mask_ious(
             list(preds.split(nums)), results_list)
+        if self.mask_overlap_decay:
+            decay_mask_scores(results_list, self.mask_overlap_decay)
+        return results_list
 
     # ------------------------------------------------------------------
     # training

@@ -49,7 +49,7 @@ from ..mask_heads.mask_iou_head import attach_mask_scores, image_indices
 from ..utils.image_features import image_of
 from ..utils.jitter import jitter_boxes
 from ..utils.maskness import mask_maskness
-from ..utils.overlap_decay import mask_overlap_decay
+from ..utils.overlap_decay import decay_mask_scores, overlap_decay_mode
 
 MaskIoUHeadCfg = Union[dict, ConfigDict, Sequence[Union[dict, ConfigDict]]]
 
@@ -173,15 +173,20 @@ class MaskScoringMixin:
             ``mask_iou_detections``. Aim: more hits of varied quality to
             order. Logged as ``loss_mask_iou_jit`` (weight ``loss_weight``,
             default 1, times the head's own). ``None`` (default): off.
-        mask_overlap_decay (bool): At test time, once the masks are pasted,
-            multiply each ``mask_scores`` by ``1 - max IoU`` of its mask
-            with the same-class masks of higher mask score
+        mask_overlap_decay (bool | str): At test time, once the masks are
+            pasted, multiply each ``mask_scores`` by ``1 - max IoU`` of its
+            mask with the same-class masks of higher mask score
             (:func:`~mmdet_msrcnn.models.utils.mask_overlap_decay`): a
             second mask of an object that box (Soft-)NMS kept drops below the
-            good masks. ``mask_ious`` and ``scores`` (the box score) are
-            kept; with ``mask_score_as_score`` the decayed score is written
-            there too. Costs an N x N mask IoU per image. Not exported
-            (a deploy of such a config is refused). Defaults to False.
+            good masks. ``True`` or ``'per_class'``: as said;
+            ``'class_agnostic'``: the masks of every class above count (for
+            sets where a mask of the wrong class over an object is the
+            common second copy; it also lowers a true object of one class
+            lying over another). ``mask_ious`` and ``scores`` (the box
+            score) are kept; with ``mask_score_as_score`` the decayed score
+            is written there too. Costs an N x N mask IoU per image. Not
+            exported (a deploy of such a config is refused). Defaults to
+            False.
 
     The MaskIoU loss is logged as ``loss_mask_iou`` (``s{i}.loss_mask_iou``
     for cascades) and weighted by the MaskIoU head's own
@@ -201,7 +206,7 @@ class MaskScoringMixin:
                  mask_iou_detections: Optional[dict] = None,
                  mask_iou_jittered_gts: Optional[dict] = None,
                  mask_score_power: float = 1.0,
-                 mask_overlap_decay: bool = False,
+                 mask_overlap_decay: Union[bool, str] = False,
                  **kwargs) -> None:
         if 'mask_iou_loss_weights' in kwargs:
             raise ValueError(
@@ -223,7 +228,7 @@ class MaskScoringMixin:
             raise ValueError(
                 f'mask_score_power={mask_score_power!r} must be positive.')
         self.mask_score_power = float(mask_score_power)
-        self.mask_overlap_decay = bool(mask_overlap_decay)
+        self.mask_overlap_decay = overlap_decay_mode(mask_overlap_decay)
         self.detach_mask = detach_mask
         self.detach_mask_iou_feats = detach_mask_iou_feats
         num_stages = self._num_mask_stages()
@@ -857,17 +862,11 @@ class MaskScoringMixin:
             ``scores`` with ``mask_score_as_score``), changed in place.
         """
         thr = self.test_cfg.get('mask_thr_binary', 0.5)
-        for res in results_list:
-            if len(res) == 0:
-                continue
-            masks = res.masks
-            if masks.dtype != torch.bool:  # soft masks (mask_thr_binary < 0)
-                masks = masks >= (thr if thr >= 0 else 0.5)
-            res.mask_scores = res.mask_scores * mask_overlap_decay(
-                masks, res.mask_scores, res.labels)
-            if self.mask_score_as_score:
-                res.scores = res.mask_scores
-        return results_list
+        return decay_mask_scores(
+            results_list,
+            self.mask_overlap_decay,
+            mask_thr=thr if thr >= 0 else 0.5,  # soft masks: thr < 0
+            write_scores=self.mask_score_as_score)
 
     @staticmethod
     def empty_mask_scores(results_list: List) -> List:

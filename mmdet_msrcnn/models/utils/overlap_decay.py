@@ -8,12 +8,40 @@ and COCO counts it as a false positive at every IoU threshold once the
 first took the object. The decay below multiplies each mask's score by
 ``1 - max IoU`` with the masks of its class ranked above it (a linear
 kernel, no parameter; SOLOv2's Matrix NMS decays by the same overlap).
+Per class by default (COCO's AP is per class); class-agnostic when a
+mask of the wrong class over an object is the usual second copy.
 """
+from typing import List, Optional, Union
+
 import torch
 from torch import Tensor
 
 #: Pixels per chunk of the pairwise intersection (memory N x chunk floats).
 CHUNK_PIXELS = 1 << 16
+
+#: What a ``mask_overlap_decay`` option takes besides True / False.
+OVERLAP_DECAY_MODES = ('per_class', 'class_agnostic')
+
+
+def overlap_decay_mode(value: Union[bool, str, None]) -> Optional[str]:
+    """A ``mask_overlap_decay`` option as ``None`` (off) or a mode.
+
+    Args:
+        value (bool | str | None): False / None (off), True (the same as
+            ``'per_class'``) or one of :data:`OVERLAP_DECAY_MODES`.
+
+    Returns:
+        str | None: ``None``, ``'per_class'`` or ``'class_agnostic'``.
+    """
+    if value is False or value is None:
+        return None
+    if value is True:
+        return 'per_class'
+    if isinstance(value, str) and value in OVERLAP_DECAY_MODES:
+        return value
+    raise ValueError(
+        f'mask_overlap_decay={value!r}: use False, True (the same as '
+        f"'per_class') or one of {OVERLAP_DECAY_MODES}.")
 
 
 def pairwise_mask_ious(masks: Tensor, chunk: int = CHUNK_PIXELS) -> Tensor:
@@ -38,7 +66,7 @@ def pairwise_mask_ious(masks: Tensor, chunk: int = CHUNK_PIXELS) -> Tensor:
 
 
 def mask_overlap_decay(masks: Tensor, scores: Tensor,
-                       labels: Tensor) -> Tensor:
+                       labels: Optional[Tensor]) -> Tensor:
     """``1 - max IoU`` of each mask with the same-class masks ranked above.
 
     A mask ranks above another if its score is higher, or equal and it
@@ -49,18 +77,21 @@ def mask_overlap_decay(masks: Tensor, scores: Tensor,
         masks (Tensor): (N, H, W) binary masks (pasted, as the metric sees
             them).
         scores (Tensor): (N,) the scores that rank them.
-        labels (Tensor): (N,) classes; masks of other classes never decay
-            each other (COCO's AP is per class).
+        labels (Tensor, optional): (N,) classes; masks of other classes
+            never decay each other (COCO's AP is per class). ``None``:
+            class-agnostic, every mask ranked above counts.
 
     Returns:
         Tensor: (N,) factors in [0, 1], on ``scores``' device and dtype;
         1 for a mask that no better same-class mask overlaps.
     """
     num = len(scores)
-    if masks.shape[0] != num or labels.shape[0] != num:
+    num_labels = num if labels is None else labels.shape[0]
+    if masks.shape[0] != num or num_labels != num:
         raise ValueError(f'{masks.shape[0]} masks, {num} scores and '
-                         f'{labels.shape[0]} labels: give one of each per '
-                         'detection.')
+                         f'{num_labels} labels: give one of each per '
+                         'detection (labels=None for a class-agnostic '
+                         'decay).')
     factor = scores.new_ones(num)
     if num < 2:
         return factor
@@ -71,6 +102,42 @@ def mask_overlap_decay(masks: Tensor, scores: Tensor,
     tied_before = (scores[None, :] == scores[:, None]) & (
         index[None, :] < index[:, None])
     above = higher | tied_before
-    above &= labels[None, :] == labels[:, None]
+    if labels is not None:
+        labels = labels.to(scores.device)
+        above &= labels[None, :] == labels[:, None]
     worst = torch.where(above, ious, torch.zeros_like(ious)).amax(dim=1)
     return (1 - worst).clamp(0, 1).to(scores.dtype)
+
+
+def decay_mask_scores(results_list: List,
+                      mode: str,
+                      mask_thr: float = 0.5,
+                      write_scores: bool = False) -> List:
+    """Multiply each image's ``mask_scores`` by :func:`mask_overlap_decay`.
+
+    Args:
+        results_list (list[InstanceData]): Per image, with pasted ``masks``
+            (N, H, W; bool, or soft maps binarised at ``mask_thr``),
+            ``mask_scores`` and ``labels``.
+        mode (str): ``'per_class'`` or ``'class_agnostic'``.
+        mask_thr (float): Binarising threshold of soft masks.
+        write_scores (bool): Also set ``scores`` to the decayed mask score
+            (for models whose ``scores`` are the mask scores).
+
+    Returns:
+        list[InstanceData]: The same objects, changed in place.
+    """
+    if mode not in OVERLAP_DECAY_MODES:
+        raise ValueError(f'mode={mode!r}: use one of {OVERLAP_DECAY_MODES}.')
+    for res in results_list:
+        if len(res) == 0:
+            continue
+        masks = res.masks
+        if masks.dtype != torch.bool:
+            masks = masks >= mask_thr
+        labels = res.labels if mode == 'per_class' else None
+        res.mask_scores = res.mask_scores * mask_overlap_decay(
+            masks, res.mask_scores, labels)
+        if write_scores:
+            res.scores = res.mask_scores
+    return results_list
