@@ -165,8 +165,11 @@ def test_config_trains_and_predicts(config):
         if decay:
             from mmdet_msrcnn.models.utils import mask_overlap_decay
             labels = None if decay == 'class_agnostic' else inst.labels
-            product = product * mask_overlap_decay(inst.masks, product,
-                                                   labels)
+            chance = model_cfg.roi_head.get(
+                'mask_overlap_decay_kernel') == 'second_chance'
+            product = product * mask_overlap_decay(
+                inst.masks, product, labels,
+                inst.mask_ious if chance else None)
             assert (product < inst.scores * inst.mask_ious - 1e-6).any()
         assert torch.allclose(inst.mask_scores, product)
         assert ((inst.mask_ious >= 0) & (inst.mask_ious <= 1)).all()

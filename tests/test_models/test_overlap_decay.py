@@ -5,7 +5,8 @@ import torch
 
 from helpers import build_model, demo_batch, tiny_model_cfg
 
-from mmdet_msrcnn.models.utils import mask_overlap_decay, pairwise_mask_ious
+from mmdet_msrcnn.models.utils import (mask_overlap_decay, pairwise_mask_ious,
+                                       strict_share)
 
 
 def squares():
@@ -59,6 +60,65 @@ def test_class_agnostic_decay_by_hand():
                                atol=1e-6)
     with pytest.raises(ValueError, match='labels=None'):
         mask_overlap_decay(masks, scores, torch.tensor([0, 1]))
+
+
+def test_second_chance_kernel_by_hand():
+    masks = squares()[[0, 1, 4]]  # A, B (IoU 1/3 with A), E (a copy of A)
+    scores = torch.tensor([0.9, 0.8, 0.85])
+    labels = torch.zeros(3, dtype=torch.long)
+    # strict shares (q - 0.5) / 0.5: A 0.2, B 0.8, E 0.8
+    qualities = torch.tensor([0.6, 0.9, 0.9])
+    factor = mask_overlap_decay(masks, scores, labels, qualities)
+    # E below A: keeps (0.8 - 0.2) / 0.8 = 3/4 of its thresholds: 1 - 1/4;
+    # B below A: 1 - 1/3 * 1/4 = 11/12, below E (same share): 1 - 1/3
+    np.testing.assert_allclose(factor.numpy(), [1., 2 / 3, 0.75], atol=1e-6)
+    # the linear kernel: E is an exact copy ranked below A
+    np.testing.assert_allclose(
+        mask_overlap_decay(masks, scores, labels).numpy(), [1., 2 / 3, 0.],
+        atol=1e-6)
+    # E passing no strict threshold gets no second chance (0); B now keeps
+    # all of its shares against E (factor 1) and 11/12 against A
+    low = torch.tensor([0.6, 0.9, 0.45])
+    np.testing.assert_allclose(
+        mask_overlap_decay(masks, scores, labels, low).numpy(),
+        [1., 11 / 12, 0.], atol=1e-6)
+    assert strict_share(torch.tensor([0.3, 0.75, 1.2])).tolist() == [
+        0., 0.5, 1.]
+    with pytest.raises(ValueError, match='one per detection'):
+        mask_overlap_decay(masks, scores, labels, qualities[:2])
+
+
+def test_decay_kernel_options_are_checked():
+    with pytest.raises(ValueError, match='the decay is off'):
+        build_model(tiny_model_cfg(mask_overlap_decay_kernel='linear'))
+    with pytest.raises(ValueError, match="'second_chance'"):
+        build_model(
+            tiny_model_cfg(
+                mask_overlap_decay=True, mask_overlap_decay_kernel='soft'))
+
+
+def test_predict_with_the_second_chance_kernel():
+    plain = overlap_model(False)
+    decayed = build_model(
+        tiny_model_cfg(
+            mask_overlap_decay=True,
+            mask_overlap_decay_kernel='second_chance')).eval()
+    decayed.test_cfg.rcnn.score_thr = 0.0
+    with torch.no_grad():  # MaskIoUs spread around 0.65: shares differ
+        plain.roi_head.mask_iou_head.fc_mask_iou.bias.fill_(0.65)
+    decayed.load_state_dict(plain.state_dict())
+    data = demo_batch(plain, 4, size=64, training=False)
+    with torch.no_grad():
+        ref = plain.predict(*data)[0].pred_instances
+        out = decayed.predict(*data)[0].pred_instances
+    expected = expected_decay(ref.masks, ref.mask_scores, ref.labels, False,
+                              ref.mask_ious)
+    np.testing.assert_allclose(out.mask_scores.numpy(), expected, atol=1e-6)
+    linear = expected_decay(ref.masks, ref.mask_scores, ref.labels, False)
+    # the kernel only ever spares: never below the linear decay, and above
+    # it somewhere
+    assert (expected >= linear - 1e-6).all()
+    assert (expected > linear + 1e-6).any()
 
 
 @pytest.mark.parametrize('value', ['class', 1, 'yes'])
@@ -168,8 +228,9 @@ def test_cascade_host_inherits_the_decay():
     assert (out.mask_scores < ref.mask_scores - 1e-6).any()
 
 
-def expected_decay(masks, scores, labels, agnostic):
-    """Each score x (1 - max IoU with the masks ranked above), in numpy."""
+def expected_decay(masks, scores, labels, agnostic, qualities=None):
+    """Each score x (1 - max IoU with the masks ranked above), in numpy;
+    with ``qualities``, each pair's IoU x (1 - the second chance)."""
     flat = masks.numpy().reshape(len(masks), -1).astype(float)
     inter = flat @ flat.T
     area = np.diag(inter)
@@ -180,8 +241,15 @@ def expected_decay(masks, scores, labels, agnostic):
         above = [j for j in range(len(score))
                  if (agnostic or label[j] == label[i]) and (
                      score[j] > score[i] or (score[j] == score[i] and j < i))]
-        if above:
+        if not above:
+            continue
+        if qualities is None:
             out[i] *= 1 - iou[i, above].max()
+            continue
+        share = np.clip((qualities.numpy() - 0.5) / 0.5, 0, 1)
+        chance = [max(share[i] - share[j], 0) / share[i]
+                  if share[i] > 0 else 0. for j in above]
+        out[i] *= min(1 - iou[i, j] * (1 - c) for j, c in zip(above, chance))
     return out
 
 

@@ -19,7 +19,8 @@ from torch import Tensor, nn
 from mmdet_msrcnn.registry import MODELS
 from ..utils.full_mask_iou import (full_mask_ious, gt_masks_as_tensor,
                                    mask_box_grids, masks_to_boxes)
-from ..utils.overlap_decay import decay_mask_scores, overlap_decay_mode
+from ..utils.overlap_decay import (decay_mask_scores, overlap_decay_kernel,
+                                   overlap_decay_mode)
 from .mask_iou_head import image_indices
 
 #: Values of ``box_source``: the host's boxes, or the tight box of the mask
@@ -84,6 +85,8 @@ class DetectionMaskScorer(BaseModule):
             same name (:func:`~mmdet_msrcnn.models.utils.decay_mask_scores`
             ). ``scores`` and ``mask_ious`` are kept. Not exported.
             Defaults to False.
+        mask_overlap_decay_kernel (str, optional): ``'linear'`` (``None``)
+            or ``'second_chance'``, as the RoI heads' option.
         init_cfg (dict, optional): Initialisation config.
     """
 
@@ -96,6 +99,7 @@ class DetectionMaskScorer(BaseModule):
                  detach_feats: bool = True,
                  train_max_per_img: Optional[int] = None,
                  mask_overlap_decay: Union[bool, str] = False,
+                 mask_overlap_decay_kernel: Optional[str] = None,
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(init_cfg=init_cfg)
         # function-level import: roi_heads imports this package
@@ -143,6 +147,8 @@ class DetectionMaskScorer(BaseModule):
                 f'{train_max_per_img!r} must be None or a positive int.')
         self.train_max_per_img = train_max_per_img
         self.mask_overlap_decay = overlap_decay_mode(mask_overlap_decay)
+        self.mask_overlap_decay_kernel = overlap_decay_kernel(
+            mask_overlap_decay_kernel, self.mask_overlap_decay)
 
     @property
     def num_classes(self) -> int:
@@ -294,7 +300,10 @@ class DetectionMaskScorer(BaseModule):
         results_list = self.mask_iou_head.predict_mask_ious(
             list(preds.split(nums)), results_list)
         if self.mask_overlap_decay:
-            decay_mask_scores(results_list, self.mask_overlap_decay)
+            decay_mask_scores(
+                results_list,
+                self.mask_overlap_decay,
+                kernel=self.mask_overlap_decay_kernel)
         return results_list
 
     # ------------------------------------------------------------------

@@ -49,7 +49,8 @@ from ..mask_heads.mask_iou_head import attach_mask_scores, image_indices
 from ..utils.image_features import image_of
 from ..utils.jitter import jitter_boxes
 from ..utils.maskness import mask_maskness
-from ..utils.overlap_decay import decay_mask_scores, overlap_decay_mode
+from ..utils.overlap_decay import (decay_mask_scores, overlap_decay_kernel,
+                                   overlap_decay_mode)
 
 MaskIoUHeadCfg = Union[dict, ConfigDict, Sequence[Union[dict, ConfigDict]]]
 
@@ -187,6 +188,12 @@ class MaskScoringMixin:
             is written there too. Costs an N x N mask IoU per image. Not
             exported (a deploy of such a config is refused). Defaults to
             False.
+        mask_overlap_decay_kernel (str, optional): ``'linear'`` (the
+            default, ``None``): ``1 - IoU``; ``'second_chance'``: a lower
+            mask whose ``mask_ious`` passes more of the strict IoU
+            thresholds than the one above keeps that share (see
+            :func:`~mmdet_msrcnn.models.utils.mask_overlap_decay`). Only
+            with ``mask_overlap_decay``.
 
     The MaskIoU loss is logged as ``loss_mask_iou`` (``s{i}.loss_mask_iou``
     for cascades) and weighted by the MaskIoU head's own
@@ -207,6 +214,7 @@ class MaskScoringMixin:
                  mask_iou_jittered_gts: Optional[dict] = None,
                  mask_score_power: float = 1.0,
                  mask_overlap_decay: Union[bool, str] = False,
+                 mask_overlap_decay_kernel: Optional[str] = None,
                  **kwargs) -> None:
         if 'mask_iou_loss_weights' in kwargs:
             raise ValueError(
@@ -229,6 +237,8 @@ class MaskScoringMixin:
                 f'mask_score_power={mask_score_power!r} must be positive.')
         self.mask_score_power = float(mask_score_power)
         self.mask_overlap_decay = overlap_decay_mode(mask_overlap_decay)
+        self.mask_overlap_decay_kernel = overlap_decay_kernel(
+            mask_overlap_decay_kernel, self.mask_overlap_decay)
         self.detach_mask = detach_mask
         self.detach_mask_iou_feats = detach_mask_iou_feats
         num_stages = self._num_mask_stages()
@@ -866,7 +876,8 @@ class MaskScoringMixin:
             results_list,
             self.mask_overlap_decay,
             mask_thr=thr if thr >= 0 else 0.5,  # soft masks: thr < 0
-            write_scores=self.mask_score_as_score)
+            write_scores=self.mask_score_as_score,
+            kernel=self.mask_overlap_decay_kernel)
 
     @staticmethod
     def empty_mask_scores(results_list: List) -> List:
