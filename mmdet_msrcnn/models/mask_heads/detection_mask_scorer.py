@@ -82,9 +82,10 @@ class DetectionMaskScorer(BaseModule):
             ``mask_scores`` by ``1 - max IoU`` of its mask with the masks
             of higher mask score, of its class (True / ``'per_class'``) or
             of any (``'class_agnostic'``), as the RoI heads' option of the
-            same name (:func:`~mmdet_msrcnn.models.utils.decay_mask_scores`
-            ). ``scores`` and ``mask_ious`` are kept. Not exported.
-            Defaults to False.
+            same name (see
+            :func:`~mmdet_msrcnn.models.utils.decay_mask_scores`).
+            ``scores`` and ``mask_ious`` are kept. Not exported. Defaults
+            to False.
         mask_overlap_decay_kernel (str, optional): ``'linear'`` (``None``)
             or ``'second_chance'``, as the RoI heads' option.
         init_cfg (dict, optional): Initialisation config.
