@@ -21,6 +21,31 @@ def squares():
     return masks
 
 
+def expected_decay(masks, scores, labels, agnostic, qualities=None):
+    """Each score x (1 - max IoU with the masks ranked above), in numpy;
+    with ``qualities``, each pair's IoU x (1 - the second chance)."""
+    flat = masks.numpy().reshape(len(masks), -1).astype(float)
+    inter = flat @ flat.T
+    area = np.diag(inter)
+    iou = inter / np.maximum(area[:, None] + area[None] - inter, 1)
+    score, label = scores.numpy(), labels.numpy()
+    out = score.copy()
+    for i in range(len(score)):
+        above = [j for j in range(len(score))
+                 if (agnostic or label[j] == label[i]) and (
+                     score[j] > score[i] or (score[j] == score[i] and j < i))]
+        if not above:
+            continue
+        if qualities is None:
+            out[i] *= 1 - iou[i, above].max()
+            continue
+        share = np.clip((qualities.numpy() - 0.5) / 0.5, 0, 1)
+        chance = [max(share[i] - share[j], 0) / share[i]
+                  if share[i] > 0 else 0. for j in above]
+        out[i] *= min(1 - iou[i, j] * (1 - c) for j, c in zip(above, chance))
+    return out
+
+
 def test_decay_by_hand():
     masks = squares()
     scores = torch.tensor([0.9, 0.8, 0.7, 0.95, 0.9])
@@ -152,19 +177,9 @@ def test_predict_decays_the_mask_scores_only(mode):
         torch.testing.assert_close(out[key], ref[key])
     assert torch.equal(out.masks, ref.masks)
     # independently: 1 - max IoU with the same-class masks ranked above
-    masks = ref.masks.numpy().reshape(len(ref), -1).astype(float)
-    inter = masks @ masks.T
-    area = np.diag(inter)
-    iou = inter / np.maximum(area[:, None] + area[None] - inter, 1)
     score, label = ref.mask_scores.numpy(), ref.labels.numpy()
-    expected = score.copy()
-    for i in range(len(score)):
-        above = [j for j in range(len(score))
-                 if (agnostic or label[j] == label[i]) and (
-                     score[j] > score[i] or (
-                     score[j] == score[i] and j < i))]
-        if above:
-            expected[i] *= 1 - iou[i, above].max()
+    expected = expected_decay(ref.masks, ref.mask_scores, ref.labels,
+                              agnostic)
     np.testing.assert_allclose(out.mask_scores.numpy(), expected, atol=1e-6)
     # something was decayed, and the best mask of each class was not
     assert (out.mask_scores < ref.mask_scores - 1e-6).any()
@@ -226,31 +241,6 @@ def test_cascade_host_inherits_the_decay():
                                                     ref.labels)
     torch.testing.assert_close(out.mask_scores, expected)
     assert (out.mask_scores < ref.mask_scores - 1e-6).any()
-
-
-def expected_decay(masks, scores, labels, agnostic, qualities=None):
-    """Each score x (1 - max IoU with the masks ranked above), in numpy;
-    with ``qualities``, each pair's IoU x (1 - the second chance)."""
-    flat = masks.numpy().reshape(len(masks), -1).astype(float)
-    inter = flat @ flat.T
-    area = np.diag(inter)
-    iou = inter / np.maximum(area[:, None] + area[None] - inter, 1)
-    score, label = scores.numpy(), labels.numpy()
-    out = score.copy()
-    for i in range(len(score)):
-        above = [j for j in range(len(score))
-                 if (agnostic or label[j] == label[i]) and (
-                     score[j] > score[i] or (score[j] == score[i] and j < i))]
-        if not above:
-            continue
-        if qualities is None:
-            out[i] *= 1 - iou[i, above].max()
-            continue
-        share = np.clip((qualities.numpy() - 0.5) / 0.5, 0, 1)
-        chance = [max(share[i] - share[j], 0) / share[i]
-                  if share[i] > 0 else 0. for j in above]
-        out[i] *= min(1 - iou[i, j] * (1 - c) for j, c in zip(above, chance))
-    return out
 
 
 @pytest.mark.parametrize('config', [
